@@ -1,0 +1,366 @@
+//! One function per command: options in, text or JSON out.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use pods_engine::home::Home;
+use pods_engine::merge::{Prefer, Resolution, Strategy};
+use pods_engine::ops::{self, Env, PullOptions, PushOptions};
+use pods_engine::progress::Interrupt;
+use serde_json::json;
+
+use crate::progress::{human_bytes, Renderer};
+use crate::{Cli, Command, PreferArg, RemoteCommand, StrategyArg};
+
+fn default_home() -> Result<PathBuf> {
+    if let Some(data) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(data).join("pods"));
+    }
+    let home = std::env::var_os("HOME")
+        .context("neither POD_HOME, XDG_DATA_HOME nor HOME is set: pass --home DIR")?;
+    Ok(PathBuf::from(home).join(".local/share/pods"))
+}
+
+pub fn run(cli: Cli, interrupt: &Interrupt, out: &mut dyn Write) -> Result<()> {
+    let home_dir = match cli.home {
+        Some(dir) => dir,
+        None => default_home()?,
+    };
+    let home = Home::open(&home_dir)?;
+    let renderer = Renderer::new(cli.json);
+    let env = Env {
+        home: &home,
+        progress: &renderer,
+        interrupt,
+    };
+    let data_dir = cli.data_dir.as_deref();
+    let json = cli.json;
+    match cli.command {
+        Command::Create { name, url, branch } => {
+            let pod = ops::create_pod(&home, &name, url.as_deref(), branch.as_deref())?;
+            if json {
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"name": name, "url": pod.url, "branch": pod.branch})
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "created pod '{name}' on {} (branch {})",
+                    pod.url, pod.branch
+                )?;
+            }
+        }
+        Command::Remote(command) => remote(&home, command, json, out)?,
+        Command::Push {
+            name,
+            message,
+            force,
+        } => {
+            let outcome = ops::push(&env, &name, data_dir, &PushOptions { message, force })?;
+            if json {
+                writeln!(
+                    out,
+                    "{}",
+                    json!({
+                        "pod": outcome.pod, "version": outcome.version, "created": outcome.created,
+                        "up_to_date": outcome.up_to_date, "packs_sent": outcome.packs_sent,
+                        "bytes_sent": outcome.bytes_sent, "files": outcome.stats.files, "bytes": outcome.stats.bytes,
+                    })
+                )?;
+            } else {
+                if outcome.created {
+                    writeln!(
+                        out,
+                        "pod '{name}' did not exist: created it on the embedded default remote"
+                    )?;
+                }
+                if outcome.up_to_date {
+                    writeln!(
+                        out,
+                        "nothing changed: pod '{name}' is at version {}",
+                        outcome.version
+                    )?;
+                } else {
+                    writeln!(
+                        out,
+                        "pushed '{name}' version {}: {} files, {}; sent {} in {} pack(s)",
+                        outcome.version,
+                        outcome.stats.files,
+                        human_bytes(outcome.stats.bytes),
+                        human_bytes(outcome.bytes_sent),
+                        outcome.packs_sent
+                    )?;
+                }
+            }
+        }
+        Command::Pull {
+            target,
+            strategy,
+            prefer,
+        } => {
+            let (name, version) = match target.split_once('@') {
+                Some((name, v)) => {
+                    let v = v
+                        .parse::<u64>()
+                        .with_context(|| format!("'{v}' is not a version number (use NAME@3)"))?;
+                    (name.to_string(), Some(v))
+                }
+                None => (target, None),
+            };
+            let options = PullOptions {
+                version,
+                strategy: match strategy {
+                    StrategyArg::Merge => Strategy::Merge,
+                    StrategyArg::Overwrite => Strategy::Overwrite,
+                },
+                prefer: match prefer {
+                    None => Prefer::Neither,
+                    Some(PreferArg::Ours) => Prefer::Ours,
+                    Some(PreferArg::Theirs) => Prefer::Theirs,
+                },
+            };
+            let outcome = ops::pull(&env, &name, data_dir, &options)?;
+            let conflicts: Vec<_> = outcome
+                .conflicts
+                .iter()
+                .map(|c| {
+                    json!({
+                        "path": String::from_utf8_lossy(&c.path), "what": c.describe(),
+                        "resolution": match c.resolution { Resolution::KeptOurs => "ours", Resolution::TookTheirs => "theirs", Resolution::Unresolved => "unresolved" },
+                    })
+                })
+                .collect();
+            if json {
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"pod": outcome.pod, "version": outcome.version, "changed": outcome.changed,
+                           "packs_fetched": outcome.packs_fetched, "conflicts": conflicts})
+                )?;
+            } else {
+                for c in &outcome.conflicts {
+                    let kept = if c.resolution == Resolution::KeptOurs {
+                        "kept yours"
+                    } else {
+                        "took the pod's"
+                    };
+                    writeln!(
+                        out,
+                        "conflict {}: {} ({kept})",
+                        String::from_utf8_lossy(&c.path),
+                        c.describe()
+                    )?;
+                }
+                writeln!(
+                    out,
+                    "pulled '{}' version {}: {} path(s) changed",
+                    outcome.pod, outcome.version, outcome.changed
+                )?;
+            }
+        }
+        Command::List { remote } => {
+            let (pods, found) = ops::list_pods(&home, remote.as_deref())?;
+            if json {
+                writeln!(out, "{}", json!({"pods": pods, "remote": found}))?;
+            } else {
+                let rows: Vec<Vec<String>> = pods
+                    .iter()
+                    .map(|p| {
+                        vec![
+                            p.name.clone(),
+                            p.backend.to_string(),
+                            format!("{} ({})", p.url, p.branch),
+                            p.size.map_or("-".into(), human_bytes),
+                            p.state.clone(),
+                            p.versions.to_string(),
+                        ]
+                    })
+                    .collect();
+                table(
+                    out,
+                    &[
+                        "Name",
+                        "Backend",
+                        "URL (branch)",
+                        "Size",
+                        "State",
+                        "Versions",
+                    ],
+                    &rows,
+                )?;
+                if let Some(remote) = remote {
+                    writeln!(out, "\nbranches on {remote}:")?;
+                    let rows: Vec<Vec<String>> = found
+                        .iter()
+                        .map(|f| {
+                            vec![
+                                f.branch.clone(),
+                                f.head[..12].to_string(),
+                                f.local_name.clone().unwrap_or("-".into()),
+                            ]
+                        })
+                        .collect();
+                    table(out, &["Branch", "Head", "Local pod"], &rows)?;
+                }
+            }
+        }
+        Command::Versions { name } => {
+            let versions = ops::versions(&env, &name)?;
+            if json {
+                let list: Vec<_> = versions
+                    .iter()
+                    .map(|v| {
+                        json!({"version": v.number, "time_ns": v.time_ns, "author": v.author, "message": v.message,
+                               "bytes": v.stats.bytes, "files": v.stats.files, "root": v.root.to_hex()})
+                    })
+                    .collect();
+                writeln!(out, "{}", json!(list))?;
+            } else if versions.is_empty() {
+                writeln!(out, "pod '{name}' has no versions yet")?;
+            } else {
+                let rows: Vec<Vec<String>> = versions
+                    .iter()
+                    .map(|v| {
+                        vec![
+                            v.number.to_string(),
+                            format_time(v.time_ns),
+                            v.author.clone(),
+                            v.message.clone(),
+                            human_bytes(v.stats.bytes),
+                            v.stats.files.to_string(),
+                        ]
+                    })
+                    .collect();
+                table(
+                    out,
+                    &[
+                        "Version",
+                        "Date (UTC)",
+                        "Author",
+                        "Message",
+                        "Size",
+                        "Files",
+                    ],
+                    &rows,
+                )?;
+            }
+        }
+        Command::Reset { yes } => {
+            let dir = ops::check_data_dir(data_dir)?;
+            if !yes {
+                if !std::io::stdin().is_terminal() {
+                    bail!(
+                        "reset empties {}: pass --yes to confirm (no terminal to ask on)",
+                        dir.display()
+                    );
+                }
+                eprint!("Empty {}? A backup is kept. [y/N] ", dir.display());
+                let mut answer = String::new();
+                std::io::stdin().lock().read_line(&mut answer)?;
+                if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                    bail!("not confirmed; nothing changed");
+                }
+            }
+            let removed = ops::reset(&env, Some(&dir))?;
+            if json {
+                writeln!(out, "{}", json!({"removed": removed}))?;
+            } else {
+                writeln!(
+                    out,
+                    "emptied {} ({removed} entries removed; a backup was kept)",
+                    dir.display()
+                )?;
+            }
+        }
+        Command::Delete { name, remote } => {
+            let pod = ops::delete_pod(&env, &name, remote)?;
+            if json {
+                writeln!(out, "{}", json!({"deleted": name, "remote": remote}))?;
+            } else if remote {
+                writeln!(
+                    out,
+                    "deleted pod '{name}' and its branch {} on {}",
+                    pod.branch, pod.url
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "forgot pod '{name}' (its branch {} on {} is untouched)",
+                    pod.branch, pod.url
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn remote(home: &Home, command: RemoteCommand, json: bool, out: &mut dyn Write) -> Result<()> {
+    match command {
+        RemoteCommand::Add { name, url } => {
+            ops::remote_add(home, &name, &url)?;
+            writeln!(out, "added remote '{name}' = {url}")?;
+        }
+        RemoteCommand::Remove { name } => {
+            let url = ops::remote_remove(home, &name)?;
+            writeln!(out, "removed remote '{name}' ({url})")?;
+        }
+        RemoteCommand::List => {
+            let remotes = home.remotes()?;
+            if json {
+                writeln!(out, "{}", json!(remotes))?;
+            } else {
+                let rows: Vec<Vec<String>> = remotes
+                    .iter()
+                    .map(|(n, u)| vec![n.clone(), u.clone()])
+                    .collect();
+                table(out, &["Name", "URL"], &rows)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        padded.join("  ").trim_end().to_string()
+    };
+    writeln!(out, "{}", line(header.to_vec()))?;
+    for row in rows {
+        writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DD HH:MM` in UTC, without a date crate: days to civil date (Howard Hinnant).
+fn format_time(ns: i64) -> String {
+    let secs = ns.div_euclid(1_000_000_000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        rem / 3600,
+        (rem % 3600) / 60
+    )
+}

@@ -1,0 +1,134 @@
+//! `pods`: version and share an application's state folder through git.
+//! This binary parses arguments and renders results; all logic is in pods-engine.
+
+mod commands;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use pods_engine::progress::Interrupt;
+
+#[derive(Parser)]
+#[command(
+    name = "pods",
+    version,
+    about = "Version and share an application's state folder through git"
+)]
+pub struct Cli {
+    /// Where pods keeps its store and settings [default: $XDG_DATA_HOME/pods or ~/.local/share/pods]
+    #[arg(long, global = true, env = "POD_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// The application's state folder
+    #[arg(long, global = true, env = "DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Print results as JSON (and progress as JSON lines on stderr)
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Define a pod: a git remote URL and a branch
+    Create {
+        name: String,
+        /// Git URL or remote name [default: the embedded local remote in POD_HOME]
+        #[arg(long)]
+        url: Option<String>,
+        /// Branch on the remote [default: the pod name]
+        #[arg(long)]
+        branch: Option<String>,
+    },
+    /// Name remote URLs
+    #[command(subcommand)]
+    Remote(RemoteCommand),
+    /// Record DATA_DIR as the pod's next version and push it
+    Push {
+        name: String,
+        /// A message for the version
+        #[arg(short, long)]
+        message: Option<String>,
+        /// Record the folder even though it has not pulled the pod's latest version
+        #[arg(long)]
+        force: bool,
+    },
+    /// Bring a version (default: the latest) into DATA_DIR
+    Pull {
+        /// NAME or NAME@VERSION
+        target: String,
+        #[arg(long, value_enum, default_value_t = StrategyArg::Merge)]
+        strategy: StrategyArg,
+        /// How to resolve paths changed both locally and in the pod
+        #[arg(long, value_enum)]
+        prefer: Option<PreferArg>,
+    },
+    /// List pods (and, given a remote, the pods found on it)
+    List { remote: Option<String> },
+    /// List a pod's versions
+    Versions { name: String },
+    /// Empty DATA_DIR (the folder itself stays); a backup is kept
+    Reset {
+        /// Do not ask for confirmation
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Forget a pod
+    Delete {
+        name: String,
+        /// Also delete its branch on the remote
+        #[arg(long)]
+        remote: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RemoteCommand {
+    Add { name: String, url: String },
+    List,
+    Remove { name: String },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum StrategyArg {
+    /// Apply every non-conflicting change from both sides
+    Merge,
+    /// Make the folder exactly the pulled version
+    Overwrite,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum PreferArg {
+    Ours,
+    Theirs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let interrupt = Arc::new(Interrupt::default());
+    let handler = interrupt.clone();
+    let _ = ctrlc::set_handler(move || {
+        if handler.check().is_err() {
+            // A second Ctrl-C: the user insists. Everything pods writes is atomic.
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupting at the next safe point (Ctrl-C again to quit at once)");
+        handler.trigger();
+    });
+    let mut stdout = std::io::stdout().lock();
+    match commands::run(cli, &interrupt, &mut stdout) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            let code = match error.downcast_ref::<pods_engine::Error>() {
+                Some(pods_engine::Error::Conflict(_)) => 3,
+                Some(pods_engine::Error::Interrupted) => 130,
+                _ => 1,
+            };
+            ExitCode::from(code)
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! Applies a merge outcome to the data folder. Every file and symlink is written under a
+//! temporary name in its own directory and renamed into place, so a running program sees
+//! the old file or the new one, never a half-written one. Removals run first, then
+//! directories are created (parents first), then files are written in parallel, and last
+//! directory permissions and times are set (children first, since writing changes them).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rayon::prelude::*;
+
+use crate::codec::tree::{Entry, Node};
+use crate::error::{Error, Result};
+use crate::filecache::FilesCache;
+use crate::fsio::temp_beside;
+use crate::id::{BlobId, ChunkId};
+use crate::merge::Change;
+use crate::progress::{Interrupt, Phase, Progress};
+use crate::snapshot::{path_of, stamp_of};
+use crate::store::Store;
+
+struct FileJob {
+    rel: Vec<u8>,
+    entry: Entry,
+}
+
+#[derive(Default)]
+struct Plan {
+    remove: Vec<(PathBuf, bool)>,
+    mkdir: Vec<PathBuf>,
+    files: Vec<FileJob>,
+    /// Directories whose permission bits and mtime are set at the end.
+    dir_meta: Vec<(PathBuf, Entry)>,
+}
+
+/// Applies `changes` under `data_dir` and records every written file in `cache`.
+pub fn apply(
+    store: &Store,
+    data_dir: &Path,
+    changes: &[Change],
+    cache: &mut FilesCache,
+    progress: &dyn Progress,
+    interrupt: &Interrupt,
+) -> Result<()> {
+    let mut plan = Plan::default();
+    for change in changes {
+        plan_change(store, data_dir, change, &mut plan)?;
+    }
+    for (path, is_dir) in plan.remove.iter().rev() {
+        interrupt.check()?;
+        let result = if *is_dir {
+            fs::remove_dir_all(path)
+        } else {
+            fs::remove_file(path)
+        };
+        match result {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(cannot_write(path, e))
+            }
+            _ => {}
+        }
+    }
+    for dir in &plan.mkdir {
+        fs::create_dir_all(dir).map_err(|e| cannot_write(dir, e))?;
+    }
+    let total: u64 = plan
+        .files
+        .iter()
+        .map(|j| {
+            if let Node::File { size, .. } = j.entry.node {
+                size
+            } else {
+                0
+            }
+        })
+        .sum();
+    progress.begin(Phase::Write, total);
+    let written: Vec<(Vec<u8>, Option<crate::filecache::CachedFile>)> = plan
+        .files
+        .par_iter()
+        .map(|job| {
+            interrupt.check()?;
+            write_entry(store, data_dir, job, progress)
+        })
+        .collect::<Result<_>>()?;
+    progress.end(Phase::Write);
+    for (rel, cached) in written {
+        match cached {
+            Some(cached) => cache.files.insert(rel, cached),
+            None => cache.files.remove(&rel),
+        };
+    }
+    for (path, entry) in plan.dir_meta.iter().rev() {
+        fs::set_permissions(path, fs::Permissions::from_mode(entry.mode))
+            .map_err(|e| cannot_write(path, e))?;
+        filetime::set_file_mtime(path, filetime_of(entry.mtime_ns))
+            .map_err(|e| cannot_write(path, e))?;
+    }
+    Ok(())
+}
+
+fn cannot_write(path: &Path, e: std::io::Error) -> Error {
+    if e.raw_os_error() == Some(28) {
+        return Error::DiskFull {
+            path: path.to_path_buf(),
+        };
+    }
+    Error::DataDir(format!(
+        "cannot write {}: {e}. Fix its permissions, then pull again",
+        path.display()
+    ))
+}
+
+fn plan_change(store: &Store, data_dir: &Path, change: &Change, plan: &mut Plan) -> Result<()> {
+    let path = path_of(data_dir, &change.path);
+    let from_dir = matches!(
+        change.from,
+        Some(Entry {
+            node: Node::Dir(_),
+            ..
+        })
+    );
+    match (&change.from, &change.to) {
+        (Some(_), Some(to)) if from_dir && matches!(to.node, Node::Dir(_)) => {
+            // Same directory, new permission bits (content is merged separately).
+            plan.dir_meta.push((path, to.clone()));
+        }
+        (from, to) => {
+            let renamed_over = matches!(
+                to,
+                Some(Entry {
+                    node: Node::File { .. } | Node::Symlink(_),
+                    ..
+                })
+            );
+            if from.is_some() && (from_dir || !renamed_over) {
+                plan.remove.push((path.clone(), from_dir));
+            }
+            if let Some(to) = to {
+                plan_create(store, &change.path, to, data_dir, plan)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Plans writing `entry` at `rel`, with the whole subtree if it is a directory.
+fn plan_create(
+    store: &Store,
+    rel: &[u8],
+    entry: &Entry,
+    data_dir: &Path,
+    plan: &mut Plan,
+) -> Result<()> {
+    match &entry.node {
+        Node::Dir(id) => {
+            let path = path_of(data_dir, rel);
+            plan.mkdir.push(path.clone());
+            plan.dir_meta.push((path, entry.clone()));
+            let tree = store.read_tree(id)?;
+            for child in &tree.entries {
+                plan_create(
+                    store,
+                    &[rel, b"/", &child.name].concat(),
+                    child,
+                    data_dir,
+                    plan,
+                )?;
+            }
+        }
+        _ => plan.files.push(FileJob {
+            rel: rel.to_vec(),
+            entry: entry.clone(),
+        }),
+    }
+    Ok(())
+}
+
+fn filetime_of(ns: i64) -> filetime::FileTime {
+    filetime::FileTime::from_unix_time(
+        ns.div_euclid(1_000_000_000),
+        ns.rem_euclid(1_000_000_000) as u32,
+    )
+}
+
+fn system_time(ns: i64) -> SystemTime {
+    if ns >= 0 {
+        UNIX_EPOCH + Duration::from_nanos(ns as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_nanos(ns.unsigned_abs())
+    }
+}
+
+/// Writes one file or symlink atomically; returns its files-cache record.
+fn write_entry(
+    store: &Store,
+    data_dir: &Path,
+    job: &FileJob,
+    progress: &dyn Progress,
+) -> Result<(Vec<u8>, Option<crate::filecache::CachedFile>)> {
+    let path = path_of(data_dir, &job.rel);
+    let tmp = temp_beside(&path);
+    let result = (|| match &job.entry.node {
+        Node::Symlink(target) => {
+            std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target), &tmp)
+                .map_err(|e| cannot_write(&tmp, e))?;
+            filetime::set_symlink_file_times(
+                &tmp,
+                filetime_of(job.entry.mtime_ns),
+                filetime_of(job.entry.mtime_ns),
+            )
+            .map_err(|e| cannot_write(&tmp, e))?;
+            replace(&tmp, &path)?;
+            Ok(None)
+        }
+        Node::File { size, chunks } => {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(|e| cannot_write(&tmp, e))?;
+            write_chunks(store, &mut file, &tmp, chunks, *size, progress)?;
+            file.set_modified(system_time(job.entry.mtime_ns))
+                .map_err(|e| cannot_write(&tmp, e))?;
+            file.set_permissions(fs::Permissions::from_mode(job.entry.mode))
+                .map_err(|e| cannot_write(&tmp, e))?;
+            let stamp = stamp_of(&file.metadata().map_err(|e| cannot_write(&tmp, e))?);
+            drop(file);
+            replace(&tmp, &path)?;
+            Ok(Some(crate::filecache::CachedFile {
+                stamp,
+                chunks: chunks.clone(),
+            }))
+        }
+        Node::Dir(_) => unreachable!("directories are planned, not written"),
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map(|cached| (job.rel.clone(), cached))
+}
+
+/// Renames `tmp` over `path`. rename(2) cannot replace a directory with a file, so a
+/// directory in the way (one the merge decided to replace) is removed first.
+fn replace(tmp: &Path, path: &Path) -> Result<()> {
+    if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        fs::remove_dir_all(path).map_err(|e| cannot_write(path, e))?;
+    }
+    fs::rename(tmp, path).map_err(|e| cannot_write(path, e))
+}
+
+fn write_chunks(
+    store: &Store,
+    file: &mut File,
+    path: &Path,
+    chunks: &[ChunkId],
+    size: u64,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let mut buf = Vec::new();
+    let mut written = 0u64;
+    for chunk in chunks {
+        store.read_into(&BlobId::from(*chunk), &mut buf)?;
+        file.write_all(&buf).map_err(|e| cannot_write(path, e))?;
+        written += buf.len() as u64;
+        progress.advance(buf.len() as u64);
+    }
+    if written != size {
+        return Err(Error::Corrupt(format!(
+            "{}: the version says {size} bytes but its chunks hold {written}",
+            path.display()
+        )));
+    }
+    Ok(())
+}

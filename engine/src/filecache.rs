@@ -1,0 +1,83 @@
+//! The files cache: for each file of a data folder, the metadata it had when it was last
+//! read or written, and its chunks. A file whose size, mtime, ctime and inode all match is
+//! not read again: that is what makes an unchanged push cost one `stat` per file.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::postcard_exact;
+use crate::error::Result;
+use crate::fsio;
+use crate::id::ChunkId;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStamp {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub inode: u64,
+    pub mode: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CachedFile {
+    pub stamp: FileStamp,
+    pub chunks: Vec<ChunkId>,
+}
+
+/// Relative path (components joined by `/`, raw bytes) → cached file.
+#[derive(Debug, Default, Clone)]
+pub struct FilesCache {
+    pub files: HashMap<Vec<u8>, CachedFile>,
+}
+
+const VERSION: u8 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct OnDisk {
+    files: Vec<(serde_bytes::ByteBuf, CachedFile)>,
+}
+
+impl FilesCache {
+    /// Loads the cache; a missing or unreadable one is empty (it is only an accelerator).
+    pub fn load(path: &Path) -> Result<FilesCache> {
+        let Some(bytes) = fsio::read_optional(path)? else {
+            return Ok(FilesCache::default());
+        };
+        let Some((&VERSION, body)) = bytes.split_first() else {
+            return Ok(FilesCache::default());
+        };
+        let Ok(disk) = postcard_exact::<OnDisk>("files cache", body) else {
+            return Ok(FilesCache::default());
+        };
+        Ok(FilesCache {
+            files: disk
+                .files
+                .into_iter()
+                .map(|(k, v)| (k.into_vec(), v))
+                .collect(),
+        })
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let disk = OnDisk {
+            files: self
+                .files
+                .iter()
+                .map(|(k, v)| (serde_bytes::ByteBuf::from(k.clone()), v.clone()))
+                .collect(),
+        };
+        let mut out = vec![VERSION];
+        postcard::to_io(&disk, &mut out).expect("writing to a Vec cannot fail");
+        fsio::write_atomic(path, &out)
+    }
+
+    pub fn get(&self, path: &[u8], stamp: &FileStamp) -> Option<&[ChunkId]> {
+        self.files
+            .get(path)
+            .filter(|c| &c.stamp == stamp)
+            .map(|c| c.chunks.as_slice())
+    }
+}

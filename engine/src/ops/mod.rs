@@ -1,0 +1,101 @@
+//! Operations: what each `pods` command does, as functions of their options. The CLI only
+//! parses arguments and renders results.
+
+mod pods;
+mod pull;
+mod push;
+mod reset;
+
+use std::path::{Path, PathBuf};
+
+pub use pods::{
+    create_pod, delete_pod, list_pods, remote_add, remote_remove, versions, PodInfo, RemotePod,
+};
+pub use pull::{pull, PullOptions, PullOutcome};
+pub use push::{push, PushOptions, PushOutcome};
+pub use reset::reset;
+
+use crate::error::{Error, Result};
+use crate::filecache::FilesCache;
+use crate::home::{Home, PodConfig};
+use crate::progress::{Interrupt, Progress};
+use crate::snapshot::{self, Snapshot};
+use crate::store::Store;
+
+/// What every operation needs besides its own options.
+pub struct Env<'a> {
+    pub home: &'a Home,
+    pub progress: &'a dyn Progress,
+    pub interrupt: &'a Interrupt,
+}
+
+/// Checks the data folder and returns its canonical path.
+pub fn check_data_dir(data_dir: Option<&Path>) -> Result<PathBuf> {
+    let Some(dir) = data_dir else {
+        return Err(Error::DataDir(
+            "no data folder given: set DATA_DIR or pass --data-dir PATH (the folder your application keeps its state in)".into(),
+        ));
+    };
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => dir.canonicalize().map_err(Error::io("resolving", dir)),
+        Ok(_) => Err(Error::DataDir(format!(
+            "{} is not a folder: point DATA_DIR at a folder",
+            dir.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::DataDir(format!(
+            "{} does not exist: create it (mkdir -p {}) or fix DATA_DIR",
+            dir.display(),
+            dir.display()
+        ))),
+        Err(e) => Err(Error::io("reading", dir)(e)),
+    }
+}
+
+/// Finds a pod by name, or explains which pods exist.
+pub fn find_pod(home: &Home, name: &str) -> Result<PodConfig> {
+    let pods = home.pods()?;
+    pods.get(name).cloned().ok_or_else(|| Error::UnknownPod {
+        name: name.to_string(),
+        known: if pods.is_empty() {
+            "none yet".into()
+        } else {
+            pods.keys().cloned().collect::<Vec<_>>().join(", ")
+        },
+    })
+}
+
+/// Snapshots the folder with its files cache; returns the snapshot (with the new cache).
+fn snapshot_folder(env: &Env, store: &Store, data_dir: &Path) -> Result<Snapshot> {
+    let cache = FilesCache::load(&env.home.files_cache_path(data_dir)?)?;
+    let ctx = snapshot::Context {
+        store,
+        cache: &cache,
+        progress: env.progress,
+        interrupt: env.interrupt,
+    };
+    snapshot::snapshot(data_dir, &ctx)
+}
+
+pub(crate) fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// Who records a version: git's user.name/user.email if set, else the login name.
+pub(crate) fn author() -> (String, String) {
+    let git = |key: &str| {
+        std::process::Command::new("git")
+            .args(["config", "--get", key])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let user = std::env::var("USER").unwrap_or_else(|_| "pods".into());
+    let name = git("user.name").unwrap_or_else(|| user.clone());
+    let email = git("user.email").unwrap_or_else(|| format!("{user}@localhost"));
+    (name, email)
+}

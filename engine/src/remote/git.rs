@@ -1,0 +1,770 @@
+//! Git transport through a staging repository per remote URL.
+//!
+//! gix writes and reads the small objects (trees, commits, version records) in a persistent
+//! bare "staging" repository. Packs, the bulk of the data, never stay in git locally: a push
+//! or fetch works in a throw-away repository that borrows the staging objects through
+//! `objects/info/alternates`, and is deleted afterwards, so the local disk holds each pack
+//! once (in the store). The user's `git` does the network part (gix cannot push), which
+//! brings their ssh keys, credential helpers and config for free.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use gix::objs::Write as _;
+use gix::ObjectId;
+
+use super::layout::{self, PodMarker, POD_MARKER, REMOTE_FORMAT};
+use crate::codec::version::Version;
+use crate::error::{Error, Result};
+use crate::fsio;
+use crate::id::PackId;
+use crate::progress::{Phase, Progress};
+use crate::store::Store;
+
+pub struct GitRemote {
+    pub url: String,
+    staging: PathBuf,
+}
+
+/// What a push records.
+pub struct PushRequest<'a> {
+    pub branch: &'a str,
+    /// The remote commit the new one follows (the branch head as last seen), if any.
+    pub parent: Option<ObjectId>,
+    /// Packs to add to the branch (those it does not have yet).
+    pub new_packs: &'a [PackId],
+    pub version: &'a Version,
+    pub marker: &'a PodMarker,
+    pub author: (&'a str, &'a str),
+}
+
+/// The result of a fetch: the branch head, if the branch exists.
+pub struct Fetched {
+    pub head: Option<ObjectId>,
+    /// Packs that were downloaded into the store.
+    pub new_packs: usize,
+}
+
+fn git_error(action: &'static str, url: &str, message: impl Into<String>) -> Error {
+    Error::Git {
+        action,
+        url: url.to_string(),
+        message: message.into(),
+    }
+}
+
+fn gix_error(url: &str, e: impl std::fmt::Display) -> Error {
+    git_error("object access", url, e.to_string())
+}
+
+/// Settings for our own repositories: packs are zstd already, so git must not deflate
+/// them again, search for deltas in them, or start background maintenance.
+const REPO_CONFIG: &[(&str, &str)] = &[
+    ("core.compression", "0"),
+    ("pack.compression", "0"),
+    ("core.bigFileThreshold", "1m"),
+    ("pack.window", "0"),
+    ("gc.auto", "0"),
+    ("maintenance.auto", "false"),
+    ("fetch.writeCommitGraph", "false"),
+    ("receive.autogc", "false"),
+];
+
+impl GitRemote {
+    /// Opens (creating if needed) the staging repository for `url` under `staging_root`.
+    pub fn open(staging_root: &Path, url: &str) -> Result<GitRemote> {
+        let key = &blake3::hash(url.as_bytes()).to_hex()[..16];
+        let staging = staging_root.join(key);
+        if !staging.join("HEAD").exists() {
+            init_bare(&staging, url)?;
+            fsio::write_atomic(&staging.join("pods-url"), url.as_bytes())?;
+        }
+        Ok(GitRemote {
+            url: url.to_string(),
+            staging,
+        })
+    }
+
+    /// Creates the bare repository that serves as the embedded default remote.
+    pub fn init_local_remote(path: &Path) -> Result<()> {
+        if !path.join("HEAD").exists() {
+            init_bare(path, &path.display().to_string())?;
+        }
+        Ok(())
+    }
+
+    fn tracking_ref(branch: &str) -> String {
+        format!("refs/pods/{branch}")
+    }
+
+    fn repo(&self) -> Result<gix::Repository> {
+        gix::open(&self.staging).map_err(|e| gix_error(&self.url, e))
+    }
+
+    /// The branch head as of our last fetch or push.
+    pub fn known_head(&self, branch: &str) -> Result<Option<ObjectId>> {
+        let repo = self.repo()?;
+        let reference = repo
+            .try_find_reference(Self::tracking_ref(branch).as_str())
+            .map_err(|e| gix_error(&self.url, e))?;
+        Ok(reference.and_then(|r| r.target().try_id().map(|id| id.to_owned())))
+    }
+
+    fn set_known_head(&self, branch: &str, id: ObjectId) -> Result<()> {
+        let repo = self.repo()?;
+        repo.reference(
+            Self::tracking_ref(branch),
+            id,
+            gix::refs::transaction::PreviousValue::Any,
+            "pods",
+        )
+        .map_err(|e| gix_error(&self.url, e))?;
+        Ok(())
+    }
+
+    /// Branches of the remote and their heads (`git ls-remote`).
+    pub fn list_branches(&self) -> Result<Vec<(String, ObjectId)>> {
+        let out = run(
+            git_cmd(None).args(["ls-remote", "--heads", &self.url]),
+            "ls-remote",
+            &self.url,
+        )?;
+        let mut branches = Vec::new();
+        for line in out.lines() {
+            let Some((id, name)) = line.split_once('\t') else {
+                continue;
+            };
+            let (Some(branch), Ok(id)) = (
+                name.strip_prefix("refs/heads/"),
+                ObjectId::from_hex(id.as_bytes()),
+            ) else {
+                continue;
+            };
+            branches.push((branch.to_string(), id));
+        }
+        Ok(branches)
+    }
+
+    pub fn remote_head(&self, branch: &str) -> Result<Option<ObjectId>> {
+        Ok(self
+            .list_branches()?
+            .into_iter()
+            .find(|(b, _)| b == branch)
+            .map(|(_, id)| id))
+    }
+
+    /// A throw-away repository that sees the staging objects through alternates.
+    fn scratch(&self, purpose: &str) -> Result<Scratch> {
+        let path = self
+            .staging
+            .join("scratch")
+            .join(format!("{purpose}-{}", std::process::id()));
+        if path.exists() {
+            let _ = fs::remove_dir_all(&path);
+        }
+        init_bare(&path, &self.url)?;
+        let objects = self.staging.join("objects");
+        fs::write(
+            path.join("objects/info/alternates"),
+            format!("{}\n", objects.display()),
+        )
+        .map_err(Error::io("writing", &path))?;
+        Ok(Scratch { path })
+    }
+
+    /// Removes scratch repositories left by a killed process. Callers hold the home lock.
+    pub fn clean_scratch(&self) {
+        let _ = fs::remove_dir_all(self.staging.join("scratch"));
+    }
+
+    /// Fetches `branch`, imports its new packs into the store (each checked against its
+    /// name's hash) and keeps the small objects in the staging repository.
+    pub fn fetch(&self, branch: &str, store: &Store, progress: &dyn Progress) -> Result<Fetched> {
+        self.clean_scratch();
+        let Some(head) = self.remote_head(branch)? else {
+            return Ok(Fetched {
+                head: None,
+                new_packs: 0,
+            });
+        };
+        let known = self.known_head(branch)?;
+        if known == Some(head) {
+            return Ok(Fetched {
+                head: Some(head),
+                new_packs: 0,
+            });
+        }
+        let scratch = self.scratch("fetch")?;
+        if let Some(known) = known {
+            // Tells git what we have, so only what the remote gained is sent.
+            fs::write(scratch.path.join("refs/heads/known"), format!("{known}\n"))
+                .map_err(Error::io("writing", &scratch.path))?;
+        }
+        progress.begin(Phase::Download, 0);
+        let refspec = format!("+refs/heads/{branch}:refs/heads/fetched");
+        run(
+            git_cmd(Some(&scratch.path)).args([
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--no-write-fetch-head",
+                &self.url,
+                &refspec,
+            ]),
+            "fetch",
+            &self.url,
+        )?;
+        let fetched = gix::open(&scratch.path).map_err(|e| gix_error(&self.url, e))?;
+        let staging = self.repo()?;
+        let commit = fetched
+            .find_commit(head)
+            .map_err(|e| gix_error(&self.url, e))?;
+        let root = commit
+            .tree_id()
+            .map_err(|e| gix_error(&self.url, e))?
+            .detach();
+        let listing = read_pod_tree(&fetched, root, &self.url, branch)?;
+        let mut new_packs = 0;
+        for (pack, blob) in &listing.packs {
+            if store.has_pack(pack) {
+                continue;
+            }
+            let object = fetched
+                .find_object(*blob)
+                .map_err(|e| gix_error(&self.url, e))?;
+            progress.advance(object.data.len() as u64);
+            store.import_pack(pack, &object.data)?;
+            new_packs += 1;
+        }
+        let skip: HashSet<ObjectId> = listing.packs.iter().map(|(_, blob)| *blob).collect();
+        copy_history(&fetched, &staging, head, known, &skip, &self.url)?;
+        progress.end(Phase::Download);
+        self.set_known_head(branch, head)?;
+        drop(scratch);
+        Ok(Fetched {
+            head: Some(head),
+            new_packs,
+        })
+    }
+
+    /// Records a version as a new commit on `branch` and pushes it. The push is a plain
+    /// fast-forward: if the branch moved since `parent`, git refuses and nothing changes.
+    pub fn push(
+        &self,
+        request: &PushRequest,
+        store: &Store,
+        progress: &dyn Progress,
+    ) -> Result<ObjectId> {
+        self.clean_scratch();
+        let scratch = self.scratch("push")?;
+        let pack_blobs = import_packs(&scratch.path, request.new_packs, store, &self.url)?;
+        let staging = self.repo()?;
+        let err = |e: gix::Error| gix_error(&self.url, e);
+        let parent_tree = match request.parent {
+            Some(parent) => staging
+                .find_commit(parent)
+                .map_err(err)?
+                .tree_id()
+                .map_err(err)?
+                .detach(),
+            None => ObjectId::empty_tree(gix::hash::Kind::Sha1),
+        };
+        // Flatten the parent's tree, add the new files, write it back. gix's tree editor
+        // insists that every blob exists locally, and pack blobs deliberately do not.
+        let mut files = BTreeMap::new();
+        flatten_tree(&staging, parent_tree, "", &mut files, &self.url)?;
+        let marker = serde_json::to_vec_pretty(request.marker).expect("marker serializes");
+        files.insert(
+            POD_MARKER.to_string(),
+            staging.write_blob(&marker).map_err(err)?.detach(),
+        );
+        for (pack, id) in request.new_packs.iter().zip(&pack_blobs) {
+            files.insert(layout::pack_path_in_tree(pack), *id);
+        }
+        let version_blob = staging
+            .write_blob(request.version.encode())
+            .map_err(err)?
+            .detach();
+        files.insert(
+            layout::version_path_in_tree(request.version.number),
+            version_blob,
+        );
+        let tree = write_tree(&staging, &files, "", &self.url)?;
+        let signature = gix::actor::Signature {
+            name: request.author.0.into(),
+            email: request.author.1.into(),
+            time: gix::date::Time {
+                seconds: request.version.time_ns / 1_000_000_000,
+                offset: 0,
+            },
+        };
+        let message = format!(
+            "pods: version {}\n\n{}\n",
+            request.version.number, request.version.message
+        );
+        let commit = gix::objs::Commit {
+            tree,
+            parents: request.parent.into_iter().collect(),
+            author: signature.clone(),
+            committer: signature,
+            encoding: None,
+            message: message.into(),
+            extra_headers: Vec::new(),
+        };
+        let commit = staging.write_object(&commit).map_err(err)?.detach();
+        let total: u64 = request
+            .new_packs
+            .iter()
+            .filter_map(|p| fs::metadata(store.pack_path(p)).ok())
+            .map(|m| m.len())
+            .sum();
+        progress.begin(Phase::Upload, total);
+        let refspec = format!("{commit}:refs/heads/{}", request.branch);
+        let pushed = run(
+            git_cmd(Some(&scratch.path)).args([
+                "push",
+                "--quiet",
+                "--no-thin",
+                &self.url,
+                &refspec,
+            ]),
+            "push",
+            &self.url,
+        );
+        if let Err(Error::Git { message, .. }) = &pushed {
+            if message.contains("fetch first")
+                || message.contains("non-fast-forward")
+                || message.contains("rejected")
+            {
+                return Err(Error::Remote(format!(
+                    "the pod's branch '{}' on {} moved since your last pull (someone pushed). Run `pods pull` first, then push again",
+                    request.branch, self.url
+                )));
+            }
+        }
+        pushed?;
+        progress.advance(total);
+        progress.end(Phase::Upload);
+        self.set_known_head(request.branch, commit)?;
+        Ok(commit)
+    }
+
+    /// Deletes the branch on the remote and forgets it locally.
+    pub fn delete_branch(&self, branch: &str) -> Result<()> {
+        let refspec = format!(":refs/heads/{branch}");
+        run(
+            git_cmd(None).args(["push", "--quiet", &self.url, &refspec]),
+            "push",
+            &self.url,
+        )?;
+        let _ = fs::remove_file(self.staging.join(Self::tracking_ref(branch)));
+        Ok(())
+    }
+
+    /// The versions recorded in the branch commit `head`, in number order.
+    pub fn versions(&self, head: ObjectId, branch: &str) -> Result<Vec<Version>> {
+        let repo = self.repo()?;
+        let err = |e: gix::Error| gix_error(&self.url, e);
+        let root = repo
+            .find_commit(head)
+            .map_err(err)?
+            .tree_id()
+            .map_err(err)?
+            .detach();
+        let listing = read_pod_tree(&repo, root, &self.url, branch)?;
+        let mut versions = Vec::with_capacity(listing.versions.len());
+        for (number, blob) in listing.versions {
+            let object = repo.find_object(blob).map_err(err)?;
+            let version = Version::decode(&object.data).map_err(|e| {
+                Error::Remote(format!(
+                    "version {number} of branch '{branch}' on {}: {e}",
+                    self.url
+                ))
+            })?;
+            if version.number != number {
+                return Err(Error::Remote(format!(
+                    "branch '{branch}' on {}: file versions/{number:010} holds version {}",
+                    self.url, version.number
+                )));
+            }
+            versions.push(version);
+        }
+        Ok(versions)
+    }
+
+    /// The packs the branch commit `head` holds.
+    pub fn packs(&self, head: ObjectId, branch: &str) -> Result<HashSet<PackId>> {
+        let repo = self.repo()?;
+        let err = |e: gix::Error| gix_error(&self.url, e);
+        let root = repo
+            .find_commit(head)
+            .map_err(err)?
+            .tree_id()
+            .map_err(err)?
+            .detach();
+        Ok(read_pod_tree(&repo, root, &self.url, branch)?
+            .packs
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect())
+    }
+}
+
+struct Scratch {
+    path: PathBuf,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+fn git_cmd(git_dir: Option<&Path>) -> Command {
+    let mut cmd = Command::new("git");
+    if let Some(dir) = git_dir {
+        cmd.arg("--git-dir").arg(dir);
+        for (key, value) in REPO_CONFIG {
+            cmd.arg("-c").arg(format!("{key}={value}"));
+        }
+    }
+    // Never wait for a password on a terminal nobody watches; ssh still asks on its own.
+    cmd.env("GIT_TERMINAL_PROMPT", "0").stdin(Stdio::null());
+    cmd
+}
+
+fn run(cmd: &mut Command, action: &'static str, url: &str) -> Result<String> {
+    let output = cmd.output().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::Usage(
+                "git is not installed or not on PATH: install git (e.g. `apt-get install git`)"
+                    .into(),
+            )
+        } else {
+            git_error(action, url, e.to_string())
+        }
+    })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+        return Err(git_error(
+            action,
+            url,
+            if stderr.is_empty() {
+                format!("exit status {}", output.status)
+            } else {
+                stderr
+            },
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+fn init_bare(path: &Path, url: &str) -> Result<()> {
+    fsio::create_dir_all(path)?;
+    run(
+        git_cmd(None).args(["init", "--quiet", "--bare"]).arg(path),
+        "init",
+        url,
+    )?;
+    let mut config = String::from("[core]\n\tcompression = 0\n\tbigFileThreshold = 1m\n[pack]\n\tcompression = 0\n\twindow = 0\n[gc]\n\tauto = 0\n[maintenance]\n\tauto = false\n[receive]\n\tautogc = false\n");
+    config.insert_str(
+        0,
+        &fs::read_to_string(path.join("config")).map_err(Error::io("reading", path))?,
+    );
+    fs::write(path.join("config"), config).map_err(Error::io("writing", path))?;
+    Ok(())
+}
+
+/// Streams pack files into `repo` with `git fast-import` (stored, not deflated: zstd data
+/// does not shrink) and returns their git blob ids.
+fn import_packs(repo: &Path, packs: &[PackId], store: &Store, url: &str) -> Result<Vec<ObjectId>> {
+    if packs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks = repo.join("pods-marks");
+    let mut child = git_cmd(Some(repo))
+        .args([
+            "fast-import",
+            "--quiet",
+            "--done",
+            "--big-file-threshold=1m",
+        ])
+        .arg(format!("--export-marks={}", marks.display()))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| git_error("fast-import", url, e.to_string()))?;
+    let mut input =
+        std::io::BufWriter::with_capacity(1 << 20, child.stdin.take().expect("piped stdin"));
+    let mut feed = || -> Result<()> {
+        for (i, pack) in packs.iter().enumerate() {
+            let path = store.pack_path(pack);
+            let bytes = fs::read(&path).map_err(Error::io("reading pack", &path))?;
+            write!(input, "blob\nmark :{}\ndata {}\n", i + 1, bytes.len())
+                .map_err(Error::io("feeding git", repo))?;
+            input
+                .write_all(&bytes)
+                .map_err(Error::io("feeding git", repo))?;
+            input
+                .write_all(b"\n")
+                .map_err(Error::io("feeding git", repo))?;
+        }
+        input
+            .write_all(b"done\n")
+            .map_err(Error::io("feeding git", repo))?;
+        input.flush().map_err(Error::io("feeding git", repo))
+    };
+    let fed = feed();
+    drop(input);
+    let output = child
+        .wait_with_output()
+        .map_err(|e| git_error("fast-import", url, e.to_string()))?;
+    if !output.status.success() {
+        return Err(git_error(
+            "fast-import",
+            url,
+            String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        ));
+    }
+    fed?;
+    let mut ids = vec![None; packs.len()];
+    let file = fs::File::open(&marks).map_err(Error::io("reading", &marks))?;
+    for line in BufReader::new(file).lines() {
+        let line = line.map_err(Error::io("reading", &marks))?;
+        let Some((mark, id)) = line.split_once(' ') else {
+            continue;
+        };
+        let (Ok(mark), Ok(id)) = (
+            mark.trim_start_matches(':').parse::<usize>(),
+            ObjectId::from_hex(id.as_bytes()),
+        ) else {
+            continue;
+        };
+        if let Some(slot) = mark.checked_sub(1).and_then(|i| ids.get_mut(i)) {
+            *slot = Some(id);
+        }
+    }
+    ids.into_iter()
+        .map(|id| id.ok_or_else(|| git_error("fast-import", url, "a pack got no mark")))
+        .collect()
+}
+
+struct PodTree {
+    packs: Vec<(PackId, ObjectId)>,
+    versions: Vec<(u64, ObjectId)>,
+}
+
+/// Reads and checks a pod branch's tree: the marker, pack names, version names.
+fn read_pod_tree(
+    repo: &gix::Repository,
+    root: ObjectId,
+    url: &str,
+    branch: &str,
+) -> Result<PodTree> {
+    let err = |e: gix::Error| gix_error(url, e);
+    let not_pod = || {
+        Error::Remote(format!(
+            "branch '{branch}' on {url} is not a pod (no {POD_MARKER} file at its root). Pick another pod name or branch"
+        ))
+    };
+    let bad = |what: String| Error::Remote(format!("branch '{branch}' on {url}: {what}"));
+    let tree = repo.find_tree(root).map_err(err)?;
+    let decoded = tree.decode().map_err(err)?;
+    let entry = |name: &str| {
+        decoded
+            .entries
+            .iter()
+            .find(|e| e.filename == name)
+            .map(|e| e.oid.to_owned())
+    };
+    let marker_id = entry(POD_MARKER).ok_or_else(not_pod)?;
+    let marker: PodMarker = serde_json::from_slice(&repo.find_object(marker_id).map_err(err)?.data)
+        .map_err(|e| bad(format!("unreadable {POD_MARKER} file: {e}")))?;
+    if marker.format != REMOTE_FORMAT {
+        return Err(bad(format!(
+            "remote format {}, this pods reads {REMOTE_FORMAT}: upgrade pods",
+            marker.format
+        )));
+    }
+    let mut listing = PodTree {
+        packs: Vec::new(),
+        versions: Vec::new(),
+    };
+    if let Some(packs) = entry("packs") {
+        for fan in repo
+            .find_tree(packs)
+            .map_err(err)?
+            .decode()
+            .map_err(err)?
+            .entries
+        {
+            for file in repo
+                .find_tree(fan.oid.to_owned())
+                .map_err(err)?
+                .decode()
+                .map_err(err)?
+                .entries
+            {
+                let name = file.filename.to_string();
+                let pack = layout::parse_pack_name(&name)
+                    .ok_or_else(|| bad(format!("unexpected file packs/{}/{name}", fan.filename)))?;
+                listing.packs.push((pack, file.oid.to_owned()));
+            }
+        }
+    }
+    if let Some(versions) = entry("versions") {
+        for file in repo
+            .find_tree(versions)
+            .map_err(err)?
+            .decode()
+            .map_err(err)?
+            .entries
+        {
+            let number = file
+                .filename
+                .to_string()
+                .parse::<u64>()
+                .map_err(|_| bad(format!("unexpected file versions/{}", file.filename)))?;
+            listing.versions.push((number, file.oid.to_owned()));
+        }
+    }
+    listing.versions.sort_unstable();
+    Ok(listing)
+}
+
+/// Copies commits from `head` back to `known`, with their trees and small blobs, from the
+/// scratch repository into the staging one. Pack blobs (`skip`) stay out.
+fn copy_history(
+    from: &gix::Repository,
+    to: &gix::Repository,
+    head: ObjectId,
+    known: Option<ObjectId>,
+    skip: &HashSet<ObjectId>,
+    url: &str,
+) -> Result<()> {
+    let err = |e: gix::Error| gix_error(url, e);
+    let mut queue = vec![head];
+    let mut seen = HashSet::new();
+    while let Some(id) = queue.pop() {
+        if Some(id) == known || !seen.insert(id) || to.has_object(id) {
+            continue;
+        }
+        let commit = from.find_commit(id).map_err(err)?;
+        queue.extend(commit.parent_ids().map(|p| p.detach()));
+        copy_tree(from, to, commit.tree_id().map_err(err)?.detach(), skip, url)?;
+        to.objects
+            .write_buf(gix::objs::Kind::Commit, &commit.data)
+            .map_err(|e| gix_error(url, e))?;
+    }
+    Ok(())
+}
+
+fn copy_tree(
+    from: &gix::Repository,
+    to: &gix::Repository,
+    id: ObjectId,
+    skip: &HashSet<ObjectId>,
+    url: &str,
+) -> Result<()> {
+    let err = |e: gix::Error| gix_error(url, e);
+    if to.has_object(id) {
+        return Ok(());
+    }
+    let tree = from.find_tree(id).map_err(err)?;
+    for entry in tree.decode().map_err(err)?.entries {
+        let oid = entry.oid.to_owned();
+        if entry.mode.is_tree() {
+            copy_tree(from, to, oid, skip, url)?;
+        } else if !skip.contains(&oid) && !to.has_object(oid) {
+            let object = from.find_object(oid).map_err(err)?;
+            to.objects
+                .write_buf(object.kind, &object.data)
+                .map_err(|e| gix_error(url, e))?;
+        }
+    }
+    to.objects
+        .write_buf(gix::objs::Kind::Tree, &tree.data)
+        .map_err(|e| gix_error(url, e))?;
+    Ok(())
+}
+
+/// Collects `path → blob id` for every file under the tree `id`.
+fn flatten_tree(
+    repo: &gix::Repository,
+    id: ObjectId,
+    prefix: &str,
+    files: &mut BTreeMap<String, ObjectId>,
+    url: &str,
+) -> Result<()> {
+    if id == ObjectId::empty_tree(gix::hash::Kind::Sha1) {
+        return Ok(());
+    }
+    let err = |e: gix::Error| gix_error(url, e);
+    let tree = repo.find_tree(id).map_err(err)?;
+    for entry in tree.decode().map_err(err)?.entries {
+        let path = format!("{prefix}{}", entry.filename);
+        if entry.mode.is_tree() {
+            flatten_tree(repo, entry.oid.to_owned(), &format!("{path}/"), files, url)?;
+        } else {
+            files.insert(path, entry.oid.to_owned());
+        }
+    }
+    Ok(())
+}
+
+/// Writes the tree holding the `files` under `prefix` (all paths in `files` start with it)
+/// and returns its id. Entries are ordered the way git orders them.
+fn write_tree(
+    repo: &gix::Repository,
+    files: &BTreeMap<String, ObjectId>,
+    prefix: &str,
+    url: &str,
+) -> Result<ObjectId> {
+    use gix::objs::tree::{Entry, EntryKind};
+    let mut entries = Vec::new();
+    let mut subdirs: BTreeMap<&str, BTreeMap<String, ObjectId>> = BTreeMap::new();
+    for (path, id) in files
+        .range(prefix.to_string()..)
+        .take_while(|(p, _)| p.starts_with(prefix))
+    {
+        let rest = &path[prefix.len()..];
+        match rest.split_once('/') {
+            None => entries.push(Entry {
+                mode: EntryKind::Blob.into(),
+                filename: rest.into(),
+                oid: *id,
+            }),
+            Some((dir, _)) => {
+                subdirs.entry(dir).or_default().insert(path.clone(), *id);
+            }
+        }
+    }
+    for (dir, sub) in subdirs {
+        let id = write_tree(repo, &sub, &format!("{prefix}{dir}/"), url)?;
+        entries.push(Entry {
+            mode: EntryKind::Tree.into(),
+            filename: dir.into(),
+            oid: id,
+        });
+    }
+    // git sorts a directory as if its name ended in '/'.
+    entries.sort_by(|a, b| {
+        let key = |e: &Entry| {
+            let mut k = e.filename.to_vec();
+            if e.mode.is_tree() {
+                k.push(b'/');
+            }
+            k
+        };
+        key(a).cmp(&key(b))
+    });
+    let tree = gix::objs::Tree { entries };
+    Ok(repo
+        .write_object(&tree)
+        .map_err(|e| gix_error(url, e))?
+        .detach())
+}

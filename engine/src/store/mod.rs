@@ -1,0 +1,303 @@
+//! The local store: packs of compressed blobs (chunks and trees) plus an index from blob id
+//! to its place. One store serves every pod under a POD_HOME, so identical data is kept once.
+//! Layout: format-spec/local.md.
+
+mod index;
+mod writer;
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use memmap2::Mmap;
+use serde::{Deserialize, Serialize};
+
+use crate::chunker::ChunkerParams;
+use crate::codec::pack::{self, BlobKind, Compression, PackEntry};
+use crate::codec::tree::Tree;
+use crate::codec::DecodeError;
+use crate::error::{Error, Result};
+use crate::fsio;
+use crate::id::{BlobId, PackId, TreeId};
+
+pub use writer::DEFAULT_PACK_TARGET;
+
+/// What the store's `config` file holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreConfig {
+    pub format: u32,
+    pub chunker: ChunkerParams,
+    pub zstd_level: i32,
+    pub pack_target_size: u64,
+}
+
+pub const STORE_FORMAT: u32 = 1;
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            format: STORE_FORMAT,
+            chunker: ChunkerParams::default(),
+            zstd_level: 1,
+            pack_target_size: DEFAULT_PACK_TARGET,
+        }
+    }
+}
+
+/// Where a blob is: which pack, and its trailer entry.
+#[derive(Debug, Clone, Copy)]
+pub struct Location {
+    pub pack: PackId,
+    pub entry: PackEntry,
+}
+
+pub struct Store {
+    root: PathBuf,
+    pub config: StoreConfig,
+    index: RwLock<HashMap<BlobId, Location>>,
+    writer: Mutex<writer::PackWriter>,
+    maps: Mutex<HashMap<PackId, Arc<Mmap>>>,
+}
+
+impl Store {
+    /// Opens the store at `root`, creating it with `StoreConfig::default()` if absent.
+    /// Callers hold the POD_HOME lock, so leftovers in `tmp/` belong to a dead process.
+    pub fn open(root: &Path) -> Result<Store> {
+        for dir in ["packs", "tmp"] {
+            fsio::create_dir_all(&root.join(dir))?;
+        }
+        let config_path = root.join("config");
+        let config = match fsio::read_optional(&config_path)? {
+            Some(bytes) => {
+                let config: StoreConfig = serde_json::from_slice(&bytes)
+                    .map_err(|e| Error::Corrupt(format!("{}: {e}", config_path.display())))?;
+                if config.format != STORE_FORMAT {
+                    return Err(Error::Usage(format!(
+                        "the store at {} has format {}, this pods reads {STORE_FORMAT}: upgrade pods",
+                        root.display(),
+                        config.format
+                    )));
+                }
+                config.chunker.validate().map_err(Error::Corrupt)?;
+                config
+            }
+            None => {
+                let config = StoreConfig::default();
+                let text = serde_json::to_vec_pretty(&config).expect("config serializes");
+                fsio::write_atomic(&config_path, &text)?;
+                config
+            }
+        };
+        if let Ok(entries) = fs::read_dir(root.join("tmp")) {
+            for entry in entries.flatten() {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+        let index = index::load(root)?;
+        let writer = writer::PackWriter::new(root, config.zstd_level, config.pack_target_size);
+        Ok(Store {
+            root: root.to_path_buf(),
+            config,
+            index: RwLock::new(index),
+            writer: Mutex::new(writer),
+            maps: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn pack_path(&self, pack: &PackId) -> PathBuf {
+        pack_path(&self.root, pack)
+    }
+
+    pub fn location(&self, id: &BlobId) -> Option<Location> {
+        self.index.read().expect("index lock").get(id).copied()
+    }
+
+    /// True if the blob is stored or waiting in the open pack.
+    pub fn contains(&self, id: &BlobId) -> bool {
+        self.location(id).is_some() || self.writer.lock().expect("writer lock").has(id)
+    }
+
+    /// Stores `raw` under `id` unless it is already stored. Safe to call from many threads;
+    /// compression runs on the calling thread, outside any lock.
+    pub fn put(&self, kind: BlobKind, id: BlobId, raw: &[u8]) -> Result<()> {
+        if self.contains(&id) {
+            return Ok(());
+        }
+        let (compression, stored) = writer::compress(raw, self.config.zstd_level);
+        let bytes: &[u8] = stored.as_deref().unwrap_or(raw);
+        let finished = self.writer.lock().expect("writer lock").append(
+            kind,
+            id,
+            compression,
+            raw.len(),
+            bytes,
+        )?;
+        if let Some((pack, entries)) = finished {
+            self.add_to_index(pack, &entries);
+        }
+        Ok(())
+    }
+
+    /// Stores a tree and returns its id.
+    pub fn put_tree(&self, tree: &Tree) -> Result<TreeId> {
+        let bytes = tree.encode();
+        let id = TreeId::of(&bytes);
+        self.put(BlobKind::Tree, id.into(), &bytes)?;
+        Ok(id)
+    }
+
+    /// Closes the open pack and persists the index. After this every blob put so far is
+    /// durable and readable.
+    pub fn flush(&self) -> Result<()> {
+        let finished = self.writer.lock().expect("writer lock").finish()?;
+        if let Some((pack, entries)) = finished {
+            self.add_to_index(pack, &entries);
+        }
+        index::save(&self.root, &self.index.read().expect("index lock"))
+    }
+
+    fn add_to_index(&self, pack: PackId, entries: &[PackEntry]) {
+        let mut index = self.index.write().expect("index lock");
+        for entry in entries {
+            index.entry(entry.id).or_insert(Location {
+                pack,
+                entry: *entry,
+            });
+        }
+    }
+
+    fn map(&self, pack: &PackId) -> Result<Arc<Mmap>> {
+        let mut maps = self.maps.lock().expect("maps lock");
+        if let Some(map) = maps.get(pack) {
+            return Ok(map.clone());
+        }
+        let path = self.pack_path(pack);
+        let file = File::open(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::Corrupt(format!(
+                "pack {} is missing from {}",
+                pack.short(),
+                path.display()
+            )),
+            _ => Error::io("opening pack", &path)(e),
+        })?;
+        // Safety: packs are immutable once renamed into place; pods never rewrites one.
+        let map = Arc::new(unsafe { Mmap::map(&file) }.map_err(Error::io("mapping pack", &path))?);
+        maps.insert(*pack, map.clone());
+        Ok(map)
+    }
+
+    /// Reads a blob into `out` (replacing its content) and checks it hashes to its id.
+    pub fn read_into(&self, id: &BlobId, out: &mut Vec<u8>) -> Result<()> {
+        let location = self.location(id).ok_or_else(|| {
+            Error::Corrupt(format!(
+                "blob {} is not in any pack",
+                hex::encode(&id.0[..4])
+            ))
+        })?;
+        let map = self.map(&location.pack)?;
+        let entry = location.entry;
+        let start = entry.offset as usize;
+        let stored = map
+            .get(start..start + entry.stored_len as usize)
+            .ok_or_else(|| {
+                Error::Corrupt(format!(
+                    "pack {} is shorter than its index says",
+                    location.pack.short()
+                ))
+            })?;
+        out.clear();
+        match entry.compression {
+            Compression::None => out.extend_from_slice(stored),
+            Compression::Zstd => {
+                decompress_into(stored, entry.raw_len as usize, out).map_err(|e| {
+                    Error::Corrupt(format!(
+                        "blob {} in pack {}: {e}",
+                        hex::encode(&id.0[..4]),
+                        location.pack.short()
+                    ))
+                })?
+            }
+        }
+        if out.len() != entry.raw_len as usize || blake3::hash(out).as_bytes() != &id.0 {
+            return Err(Error::Corrupt(format!(
+                "blob {} in pack {} does not match its hash",
+                hex::encode(&id.0[..4]),
+                location.pack.short()
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn read_tree(&self, id: &TreeId) -> Result<Tree> {
+        let mut buf = Vec::new();
+        self.read_into(&(*id).into(), &mut buf)?;
+        Ok(Tree::decode(&buf)?)
+    }
+
+    /// The packs holding `ids`. Unknown ids are an error: a version must be complete.
+    pub fn packs_of<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a BlobId>,
+    ) -> Result<HashSet<PackId>> {
+        let index = self.index.read().expect("index lock");
+        let mut packs = HashSet::new();
+        for id in ids {
+            let location = index.get(id).ok_or_else(|| {
+                Error::Corrupt(format!(
+                    "blob {} is not in any pack",
+                    hex::encode(&id.0[..4])
+                ))
+            })?;
+            packs.insert(location.pack);
+        }
+        Ok(packs)
+    }
+
+    pub fn has_pack(&self, pack: &PackId) -> bool {
+        self.pack_path(pack).exists()
+    }
+
+    /// Adds a pack received from elsewhere. Its bytes must hash to `claimed` and its index
+    /// must be well formed; each blob is checked against its id when it is read.
+    pub fn import_pack(&self, claimed: &PackId, bytes: &[u8]) -> Result<()> {
+        if PackId::of(bytes) != *claimed {
+            return Err(Error::Remote(format!(
+                "pack {} from the remote does not match its name (corrupt or tampered); nothing was written",
+                claimed.short()
+            )));
+        }
+        let entries = pack::decode_pack_index(bytes)
+            .map_err(|e| Error::Remote(format!("pack {} from the remote: {e}", claimed.short())))?;
+        if !self.has_pack(claimed) {
+            fsio::write_atomic(&self.pack_path(claimed), bytes)?;
+        }
+        self.add_to_index(*claimed, &entries);
+        Ok(())
+    }
+
+    /// Number of blobs indexed.
+    pub fn blob_count(&self) -> usize {
+        self.index.read().expect("index lock").len()
+    }
+}
+
+pub(crate) fn pack_path(root: &Path, pack: &PackId) -> PathBuf {
+    root.join("packs").join(format!("{}.pack", pack.to_hex()))
+}
+
+/// Decompresses one zstd frame that must expand to exactly `raw_len` bytes. The capacity
+/// bound stops a frame that expands further (a decompression bomb) without allocating more.
+fn decompress_into(stored: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    let mut decompressor = zstd::bulk::Decompressor::new()
+        .map_err(|e| DecodeError::new("zstd frame", e.to_string()))?;
+    out.reserve(raw_len);
+    decompressor
+        .decompress_to_buffer(stored, out)
+        .map_err(|e| DecodeError::new("zstd frame", e.to_string()))?;
+    Ok(())
+}
