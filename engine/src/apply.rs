@@ -229,9 +229,10 @@ fn write_entry(
                 .map_err(|e| cannot_write(&tmp, e))?;
             file.set_permissions(fs::Permissions::from_mode(job.entry.mode))
                 .map_err(|e| cannot_write(&tmp, e))?;
-            let stamp = stamp_of(&file.metadata().map_err(|e| cannot_write(&tmp, e))?);
             drop(file);
             replace(&tmp, &path)?;
+            // Stat after the rename: renaming changes the inode's ctime.
+            let stamp = stamp_of(&fs::symlink_metadata(&path).map_err(|e| cannot_write(&path, e))?);
             Ok(Some(crate::filecache::CachedFile {
                 stamp,
                 chunks: chunks.clone(),

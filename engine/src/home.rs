@@ -37,6 +37,9 @@ pub struct Synced {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FolderState {
+    /// Set when loaded; not stored (the folder's key already names it, and a path need
+    /// not be valid UTF-8).
+    #[serde(skip)]
     pub data_dir: PathBuf,
     pub synced: Option<Synced>,
     /// Snapshots of the folder taken before a pull or reset changed it, newest last.
@@ -197,18 +200,15 @@ pub fn check_pod_name(name: &str) -> Result<()> {
     }
 }
 
-/// Branch names are checked the way git checks them, so a bad one fails before any work.
+/// Branch names are checked by git itself (`git check-ref-format --branch`), so a bad one
+/// fails before any work.
 pub fn check_branch_name(branch: &str) -> Result<()> {
-    let ok = !branch.is_empty()
-        && !branch.starts_with(['-', '/', '.'])
-        && !branch.ends_with(['/', '.'])
-        && !branch.contains("..")
-        && !branch.contains("//")
-        && !branch.ends_with(".lock")
-        && branch
-            .chars()
-            .all(|c| !c.is_control() && !" ~^:?*[\\".contains(c));
-    if ok {
+    let valid = std::process::Command::new("git")
+        .args(["check-ref-format", "--branch", branch])
+        .output()
+        .map(|o| o.status.success() && !branch.starts_with('-'))
+        .unwrap_or(false);
+    if valid {
         Ok(())
     } else {
         Err(Error::Usage(format!(

@@ -11,8 +11,30 @@ pub const ID_LEN: usize = 32;
 macro_rules! content_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(pub [u8; ID_LEN]);
+
+        /// 32 raw bytes in binary formats (postcard), 64 hex digits in JSON.
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                if serializer.is_human_readable() {
+                    serializer.serialize_str(&self.to_hex())
+                } else {
+                    self.0.serialize(serializer)
+                }
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                if deserializer.is_human_readable() {
+                    let text = String::deserialize(deserializer)?;
+                    Self::from_hex(&text).ok_or_else(|| serde::de::Error::custom("expected 64 hex digits"))
+                } else {
+                    <[u8; ID_LEN]>::deserialize(deserializer).map(Self)
+                }
+            }
+        }
 
         impl $name {
             /// The id of `bytes`: their blake3-256 hash.

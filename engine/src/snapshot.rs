@@ -44,6 +44,8 @@ pub struct Context<'a> {
     pub cache: &'a FilesCache,
     pub progress: &'a dyn Progress,
     pub interrupt: &'a Interrupt,
+    /// Delete `.pods-tmp-*` files left by a killed pull (only while holding the home lock).
+    pub remove_leftovers: bool,
 }
 
 /// What the walk found, before any file is read.
@@ -118,6 +120,9 @@ fn scan_dir(dir: &Path, ctx: &Context) -> Result<Vec<Scanned>> {
     for entry in listing {
         let entry = entry.map_err(|e| unreadable(dir, e))?;
         if entry.file_name().as_bytes().starts_with(TEMP_PREFIX) {
+            if ctx.remove_leftovers {
+                let _ = fs::remove_file(entry.path());
+            }
             continue;
         }
         paths.push(entry.path());

@@ -63,6 +63,9 @@ pub fn decode_header(bytes: &[u8]) -> Result<(), DecodeError> {
             format!("pack format {version}, this pods reads {FORMAT_VERSION}"),
         ));
     }
+    if bytes[12..16] != [0, 0, 0, 0] {
+        return Err(DecodeError::new(what, "reserved bytes are not zero"));
+    }
     Ok(())
 }
 
@@ -192,8 +195,8 @@ pub fn decode_trailer(bytes: &[u8], footer: Footer) -> Result<Vec<PackEntry>, De
     let mut seen = std::collections::HashSet::with_capacity(footer.count as usize);
     for raw in bytes.chunks_exact(ENTRY_LEN) {
         let entry = decode_entry(raw)?;
-        let end = entry.offset + entry.stored_len as u64;
-        if entry.offset < next_free || end > footer.trailer_offset {
+        let end = entry.offset.checked_add(entry.stored_len as u64);
+        if entry.offset < next_free || end.is_none_or(|end| end > footer.trailer_offset) {
             return Err(DecodeError::new(
                 what,
                 "blob outside the blob area or overlapping another",
@@ -202,7 +205,7 @@ pub fn decode_trailer(bytes: &[u8], footer: Footer) -> Result<Vec<PackEntry>, De
         if !seen.insert(entry.id) {
             return Err(DecodeError::new(what, "the same blob id appears twice"));
         }
-        next_free = end;
+        next_free = end.expect("checked above");
         entries.push(entry);
     }
     Ok(entries)

@@ -150,6 +150,7 @@ pub fn versions(env: &Env, name: &str) -> Result<Vec<Version>> {
 
 pub fn remote_add(home: &Home, name: &str, url: &str) -> Result<()> {
     check_pod_name(name)?;
+    let _lock = home.lock(|| {})?;
     let mut remotes = home.remotes()?;
     if let Some(existing) = remotes.get(name) {
         return Err(Error::Usage(format!(
@@ -161,6 +162,7 @@ pub fn remote_add(home: &Home, name: &str, url: &str) -> Result<()> {
 }
 
 pub fn remote_remove(home: &Home, name: &str) -> Result<String> {
+    let _lock = home.lock(|| {})?;
     let mut remotes = home.remotes()?;
     let url = remotes.remove(name).ok_or_else(|| {
         Error::Usage(format!("no remote named '{name}' (see `pods remote list`)"))

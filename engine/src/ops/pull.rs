@@ -68,7 +68,7 @@ pub fn pull(
     check_complete(&store, target.root)?;
 
     let mut state = env.home.folder_state(&data_dir)?;
-    let ours = snapshot_folder(env, &store, &data_dir)?;
+    let ours = snapshot_folder(env, &store, &data_dir, true)?;
     store.flush()?;
     let base = state
         .synced

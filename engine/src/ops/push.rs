@@ -7,7 +7,7 @@ use super::{author, check_data_dir, now_ns, snapshot_folder, Env};
 use crate::codec::version::{Stats, Version};
 use crate::error::{Error, Result};
 use crate::home::{check_pod_name, PodConfig, Synced};
-use crate::id::{PackId, VersionId};
+use crate::id::PackId;
 use crate::remote::{PodMarker, PushRequest};
 
 #[derive(Debug, Default, Clone)]
@@ -54,6 +54,10 @@ pub fn push(
             },
         );
     }
+    if created {
+        // Saved before any remote work, so an interrupted first push still leaves the pod defined.
+        env.home.save_pods(&pods)?;
+    }
     let pod = pods[name].clone();
     let remote = env.home.remote(&pod.url)?;
     let store = env.home.store()?;
@@ -71,11 +75,11 @@ pub fn push(
         }
     }
     let head_version = match head {
-        Some(head) => remote.versions(head, &pod.branch)?.pop(),
+        Some(head) => remote.head_version(head, &pod.branch)?,
         None => None,
     };
 
-    let snapshot = snapshot_folder(env, &store, &data_dir)?;
+    let snapshot = snapshot_folder(env, &store, &data_dir, false)?;
     store.flush()?;
     let cache_path = env.home.files_cache_path(&data_dir)?;
     let synced = |version: &Version, commit: String| Synced {
@@ -87,7 +91,7 @@ pub fn push(
         commit,
     };
 
-    if let (Some(head), Some(latest)) = (head, &head_version) {
+    if let (Some(head), Some((_, latest))) = (head, &head_version) {
         if latest.root == snapshot.root {
             // Already recorded (also after a push that was interrupted before saving state).
             snapshot.cache.save(&cache_path)?;
@@ -122,11 +126,8 @@ pub fn push(
     }
 
     let version = Version {
-        number: head_version.as_ref().map_or(1, |v| v.number + 1),
-        parents: head_version
-            .iter()
-            .map(|v| VersionId::of(&v.encode()))
-            .collect(),
+        number: head_version.as_ref().map_or(1, |(_, v)| v.number + 1),
+        parents: head_version.iter().map(|(id, _)| *id).collect(),
         root: snapshot.root,
         time_ns: now_ns(),
         author: author().0,
@@ -160,9 +161,6 @@ pub fn push(
     };
     env.interrupt.check()?;
     let commit = remote.push(&request, &store, env.progress)?;
-    if created {
-        env.home.save_pods(&pods)?;
-    }
     snapshot.cache.save(&cache_path)?;
     state.synced = Some(synced(&version, commit.to_string()));
     env.home.save_folder_state(&state)?;

@@ -15,7 +15,7 @@ pub fn reset(env: &Env, data_dir: Option<&Path>) -> Result<usize> {
     })?;
     let store = env.home.store()?;
     let mut state = env.home.folder_state(&data_dir)?;
-    let snapshot = snapshot_folder(env, &store, &data_dir)?;
+    let snapshot = snapshot_folder(env, &store, &data_dir, false)?;
     store.flush()?;
     if !snapshot.stats_empty() {
         state.backups.push(Backup {

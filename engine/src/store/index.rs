@@ -2,7 +2,7 @@
 //! reads one file instead of every pack. It is a cache: packs are the truth, and any pack
 //! the file does not cover is read directly (format-spec/local.md).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -17,9 +17,31 @@ use crate::id::{BlobId, PackId};
 const MAGIC: &[u8; 8] = b"PODSINDX";
 const VERSION: u32 = 1;
 
-pub fn load(root: &Path) -> Result<HashMap<BlobId, Location>> {
+/// Blob → location, plus every pack known (a pack whose blobs all live in other packs too
+/// still counts, so it is not re-read at every start).
+#[derive(Default)]
+pub struct Index {
+    pub blobs: HashMap<BlobId, Location>,
+    pub packs: BTreeSet<PackId>,
+}
+
+impl Index {
+    /// Adds a pack's entries; a blob already known keeps its first location, so which
+    /// pack serves a blob does not change from run to run.
+    pub fn add(&mut self, pack: PackId, entries: &[PackEntry]) {
+        self.packs.insert(pack);
+        for entry in entries {
+            self.blobs.entry(entry.id).or_insert(Location {
+                pack,
+                entry: *entry,
+            });
+        }
+    }
+}
+
+pub fn load(root: &Path) -> Result<Index> {
     let on_disk = list_packs(root)?;
-    let mut index = HashMap::new();
+    let mut index = Index::default();
     let mut covered = HashSet::new();
     let path = root.join("index");
     if let Some(bytes) = fsio::read_optional(&path)? {
@@ -28,21 +50,17 @@ pub fn load(root: &Path) -> Result<HashMap<BlobId, Location>> {
             for (pack, entries) in packs {
                 if on_disk.contains(&pack) {
                     covered.insert(pack);
-                    for entry in entries {
-                        index.entry(entry.id).or_insert(Location { pack, entry });
-                    }
+                    index.add(pack, &entries);
                 }
             }
         }
     }
     let mut changed = covered.len() != on_disk.len();
-    for pack in on_disk.difference(&covered) {
+    let mut missing: Vec<&PackId> = on_disk.difference(&covered).collect();
+    missing.sort_unstable();
+    for pack in missing {
         let entries = read_pack_index(&super::pack_path(root, pack))?;
-        for entry in entries {
-            index
-                .entry(entry.id)
-                .or_insert(Location { pack: *pack, entry });
-        }
+        index.add(*pack, &entries);
         changed = true;
     }
     if changed {
@@ -93,15 +111,16 @@ pub fn read_pack_index(path: &Path) -> Result<Vec<PackEntry>> {
     pack::decode_trailer(&trailer, footer).map_err(corrupt)
 }
 
-pub fn save(root: &Path, index: &HashMap<BlobId, Location>) -> Result<()> {
-    let mut by_pack: HashMap<PackId, Vec<PackEntry>> = HashMap::new();
-    for location in index.values() {
+pub fn save(root: &Path, index: &Index) -> Result<()> {
+    let mut by_pack: std::collections::BTreeMap<PackId, Vec<PackEntry>> =
+        index.packs.iter().map(|p| (*p, Vec::new())).collect();
+    for location in index.blobs.values() {
         by_pack
             .entry(location.pack)
             .or_default()
             .push(location.entry);
     }
-    let mut out = Vec::with_capacity(16 + index.len() * ENTRY_LEN + by_pack.len() * 36);
+    let mut out = Vec::with_capacity(16 + index.blobs.len() * ENTRY_LEN + by_pack.len() * 36);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(&(by_pack.len() as u32).to_le_bytes());

@@ -55,7 +55,7 @@ pub struct Location {
 pub struct Store {
     root: PathBuf,
     pub config: StoreConfig,
-    index: RwLock<HashMap<BlobId, Location>>,
+    index: RwLock<index::Index>,
     writer: Mutex<writer::PackWriter>,
     maps: Mutex<HashMap<PackId, Arc<Mmap>>>,
 }
@@ -114,7 +114,12 @@ impl Store {
     }
 
     pub fn location(&self, id: &BlobId) -> Option<Location> {
-        self.index.read().expect("index lock").get(id).copied()
+        self.index
+            .read()
+            .expect("index lock")
+            .blobs
+            .get(id)
+            .copied()
     }
 
     /// True if the blob is stored or waiting in the open pack.
@@ -127,6 +132,13 @@ impl Store {
     pub fn put(&self, kind: BlobKind, id: BlobId, raw: &[u8]) -> Result<()> {
         if self.contains(&id) {
             return Ok(());
+        }
+        if raw.len() > crate::codec::MAX_BLOB_LEN as usize {
+            return Err(Error::DataDir(format!(
+                "a directory listing of {} MiB exceeds the {} MiB limit of this format: split the directory",
+                raw.len() >> 20,
+                crate::codec::MAX_BLOB_LEN >> 20
+            )));
         }
         let (compression, stored) = writer::compress(raw, self.config.zstd_level);
         let bytes: &[u8] = stored.as_deref().unwrap_or(raw);
@@ -162,13 +174,7 @@ impl Store {
     }
 
     fn add_to_index(&self, pack: PackId, entries: &[PackEntry]) {
-        let mut index = self.index.write().expect("index lock");
-        for entry in entries {
-            index.entry(entry.id).or_insert(Location {
-                pack,
-                entry: *entry,
-            });
-        }
+        self.index.write().expect("index lock").add(pack, entries);
     }
 
     fn map(&self, pack: &PackId) -> Result<Arc<Mmap>> {
@@ -247,7 +253,7 @@ impl Store {
         let index = self.index.read().expect("index lock");
         let mut packs = HashSet::new();
         for id in ids {
-            let location = index.get(id).ok_or_else(|| {
+            let location = index.blobs.get(id).ok_or_else(|| {
                 Error::Corrupt(format!(
                     "blob {} is not in any pack",
                     hex::encode(&id.0[..4])
@@ -282,7 +288,7 @@ impl Store {
 
     /// Number of blobs indexed.
     pub fn blob_count(&self) -> usize {
-        self.index.read().expect("index lock").len()
+        self.index.read().expect("index lock").blobs.len()
     }
 }
 
