@@ -64,6 +64,7 @@ pub fn apply(
             _ => {}
         }
     }
+    crate::fault::point("apply-removed");
     for dir in &plan.mkdir {
         fs::create_dir_all(dir).map_err(|e| cannot_write(dir, e))?;
     }
@@ -84,7 +85,9 @@ pub fn apply(
         .par_iter()
         .map(|job| {
             interrupt.check()?;
-            write_entry(store, data_dir, job, progress)
+            let written = write_entry(store, data_dir, job, progress);
+            crate::fault::point("apply-file");
+            written
         })
         .collect::<Result<_>>()?;
     progress.end(Phase::Write);

@@ -9,6 +9,7 @@ pub mod apply;
 pub mod chunker;
 pub mod codec;
 pub mod error;
+pub mod fault;
 pub mod filecache;
 pub mod fsio;
 pub mod home;

@@ -173,8 +173,10 @@ fn merge_dirs(
             [rel, b"/", name].concat()
         };
         if let (Some(od), Some(td)) = (dir_id(o), dir_id(t)) {
-            // Both sides have a directory: merge inside it, then its permission bits.
+            // Both sides have a directory: merge inside it, then its metadata. Writing inside
+            // a directory changes its mtime, so the pod's is put back.
             let (o, t) = (o.expect("dir"), t.expect("dir"));
+            let before = out.changes.len();
             merge_dirs(
                 load,
                 &path,
@@ -184,14 +186,19 @@ fn merge_dirs(
                 prefer,
                 out,
             )?;
-            if o.mode != t.mode && b.is_some_and(|b| b.mode == o.mode) {
+            let take_mode = o.mode != t.mode && b.is_some_and(|b| b.mode == o.mode);
+            if take_mode || out.changes.len() > before {
+                let mode = if take_mode { t.mode } else { o.mode };
+                let to = Entry {
+                    name: t.name.clone(),
+                    mode,
+                    mtime_ns: t.mtime_ns,
+                    node: o.node.clone(),
+                };
                 out.changes.push(Change {
                     path,
                     from: Some(o.clone()),
-                    to: Some(Entry {
-                        node: o.node.clone(),
-                        ..t.clone()
-                    }),
+                    to: Some(to),
                 });
             }
             continue;

@@ -1,1 +1,8 @@
+//! End-to-end tests: they drive the real `pods` binary against real git remotes (a bare
+//! path, file:// and ssh:// to an sshd the tests start) and check results with plain git.
 
+mod crash;
+mod errors;
+mod remote;
+mod roundtrip;
+mod support;

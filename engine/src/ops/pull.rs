@@ -98,6 +98,7 @@ pub fn pull(
         state.backups.drain(..excess);
         env.home.save_folder_state(&state)?;
     }
+    crate::fault::point("pull-before-apply");
     let mut cache = ours.cache;
     apply::apply(
         &store,
@@ -107,6 +108,7 @@ pub fn pull(
         env.progress,
         env.interrupt,
     )?;
+    crate::fault::point("pull-before-state");
     cache.save(&env.home.files_cache_path(&data_dir)?)?;
     state.synced = Some(Synced {
         pod: name.to_string(),

@@ -160,7 +160,9 @@ pub fn push(
         author: (&author_name, &author_email),
     };
     env.interrupt.check()?;
+    crate::fault::point("push-before-remote");
     let commit = remote.push(&request, &store, env.progress)?;
+    crate::fault::point("push-before-state");
     snapshot.cache.save(&cache_path)?;
     state.synced = Some(synced(&version, commit.to_string()));
     env.home.save_folder_state(&state)?;

@@ -243,9 +243,11 @@ impl GitRemote {
             progress.advance(object.data.len() as u64);
             store.import_pack(pack, &object.data)?;
             new_packs += 1;
+            crate::fault::point("fetch-pack-imported");
         }
         let skip: HashSet<ObjectId> = listing.packs.iter().map(|(_, blob)| *blob).collect();
         copy_history(&fetched, &staging, head, known, &skip, &self.url)?;
+        crate::fault::point("fetch-history-copied");
         progress.end(Phase::Download);
         self.set_known_head(branch, head)?;
         drop(scratch);
@@ -266,6 +268,7 @@ impl GitRemote {
         self.clean_scratch();
         let scratch = self.scratch("push")?;
         let pack_blobs = import_packs(&scratch.path, request.new_packs, store, &self.url)?;
+        crate::fault::point("push-packs-in-git");
         let staging = self.repo()?;
         let err = |e: gix::Error| gix_error(&self.url, e);
         let parent_tree = match request.parent {
@@ -351,6 +354,7 @@ impl GitRemote {
             }
         }
         pushed?;
+        crate::fault::point("push-after-git-push");
         progress.advance(total);
         progress.end(Phase::Upload);
         self.set_known_head(request.branch, commit)?;

@@ -170,7 +170,9 @@ impl Store {
         if let Some((pack, entries)) = finished {
             self.add_to_index(pack, &entries);
         }
-        index::save(&self.root, &self.index.read().expect("index lock"))
+        index::save(&self.root, &self.index.read().expect("index lock"))?;
+        crate::fault::point("index-saved");
+        Ok(())
     }
 
     fn add_to_index(&self, pack: PackId, entries: &[PackEntry]) {

@@ -152,6 +152,7 @@ impl PackWriter {
         std::fs::rename(&open.path, &final_path)
             .map_err(Error::io("renaming pack", &final_path))?;
         fsio::fsync_dir(&self.root.join("packs"))?;
+        crate::fault::point("pack-written");
         Ok(Some((id, open.entries)))
     }
 }

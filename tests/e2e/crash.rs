@@ -1,0 +1,180 @@
+//! kill -9 at every crash point of push and pull, and at random moments: the next run of
+//! the same command completes and the result is right.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::support::*;
+
+fn dataset(root: &Path, seed: u64) {
+    for i in 0..12u64 {
+        let dir = root.join(format!("dir{}", i % 3));
+        std::fs::create_dir_all(&dir).expect("dir");
+        // Larger than a pack's target in total, so pushes close several packs.
+        std::fs::write(
+            dir.join(format!("file{i}")),
+            noise(((i as usize % 4) + 1) << 20, seed + i),
+        )
+        .expect("write");
+        std::fs::write(
+            dir.join(format!("small{i}.json")),
+            format!("{{\"n\": {}}}", i + seed),
+        )
+        .expect("write");
+    }
+}
+
+fn killed(out: &std::process::Output) -> bool {
+    out.status.signal() == Some(9)
+}
+
+const PUSH_POINTS: &[&str] = &[
+    "pack-written",
+    "index-saved",
+    "push-before-remote",
+    "push-packs-in-git",
+    "push-after-git-push",
+    "push-before-state",
+];
+
+#[test]
+fn push_survives_kill_at_every_point() {
+    for point in PUSH_POINTS {
+        let sandbox = Sandbox::new();
+        let remote = sandbox.bare_remote("remote.git");
+        let url = remote.to_str().expect("utf-8");
+        let a = sandbox.folder("a");
+        dataset(&a, 1);
+        let pods = sandbox.pods("home", &a);
+        pods.ok(&["create", "p", "--url", url]);
+        let out = pods
+            .clone()
+            .with_env("PODS_TEST_CRASH_AT", point)
+            .run(&["push", "p"]);
+        assert!(
+            killed(&out),
+            "push did not reach crash point {point}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let again = pods.json(&["push", "p"]);
+        assert_eq!(again["version"], 1, "after a crash at {point}");
+        let b = sandbox.folder("b");
+        let reader = sandbox.pods("home-b", &b);
+        reader.ok(&["create", "p", "--url", url]);
+        reader.ok(&["pull", "p"]);
+        assert_same_folder(&a, &b);
+        git(&["--git-dir", url, "fsck", "--strict", "--no-progress"]);
+    }
+}
+
+const PULL_POINTS: &[&str] = &[
+    "fetch-pack-imported",
+    "fetch-history-copied",
+    "index-saved",
+    "pull-before-apply",
+    "apply-removed",
+    "apply-file",
+    "apply-file:7",
+    "pull-before-state",
+];
+
+#[test]
+fn pull_survives_kill_at_every_point() {
+    let sandbox = Sandbox::new();
+    let remote = sandbox.bare_remote("remote.git");
+    let url = remote.to_str().expect("utf-8");
+    let (v1, v2) = (sandbox.folder("v1"), sandbox.folder("v2"));
+    dataset(&v1, 1);
+    dataset(&v2, 2);
+    std::fs::remove_dir_all(v2.join("dir2")).expect("remove");
+    let writer = sandbox.pods("home-w", &v1);
+    writer.ok(&["create", "p", "--url", url]);
+    writer.ok(&["push", "p"]);
+    let writer2 = sandbox.pods("home-w", &v2);
+    writer2.ok(&["push", "p", "--force"]);
+    for point in PULL_POINTS {
+        let target = sandbox.folder(&format!("t-{point}"));
+        let reader = sandbox.pods(&format!("home-{point}"), &target);
+        reader.ok(&["create", "p", "--url", url]);
+        // Fetch points are reached by the first pull, which downloads the packs.
+        let fetching = point.starts_with("fetch-");
+        if fetching {
+            let out = reader
+                .clone()
+                .with_env("PODS_TEST_CRASH_AT", point)
+                .run(&["pull", "p@1"]);
+            assert!(
+                killed(&out),
+                "pull did not reach crash point {point}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        reader.ok(&["pull", "p@1"]);
+        assert_same_folder(&v1, &target);
+        if !fetching {
+            let out = reader
+                .clone()
+                .with_env("PODS_TEST_CRASH_AT", point)
+                .run(&["pull", "p"]);
+            assert!(
+                killed(&out),
+                "pull did not reach crash point {point}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            // Every file is whole: either as in version 1 or as in version 2.
+            for (path, entry) in listing(&target) {
+                let rel = String::from_utf8(path).expect("utf-8");
+                if let (Listed::File { content, .. }, false) = (entry, rel.contains(".pods-tmp-")) {
+                    let old = std::fs::read(v1.join(&rel)).ok().map(|b| blake3::hash(&b));
+                    let new = std::fs::read(v2.join(&rel)).ok().map(|b| blake3::hash(&b));
+                    assert!(
+                        Some(content) == old || Some(content) == new,
+                        "torn file {rel} after a crash at {point}"
+                    );
+                }
+            }
+        }
+        reader.ok(&["pull", "p"]);
+        assert_same_folder(&v2, &target);
+    }
+}
+
+#[test]
+fn kill_at_random_moments() {
+    let sandbox = Sandbox::new();
+    let remote = sandbox.bare_remote("remote.git");
+    let url = remote.to_str().expect("utf-8");
+    let a = sandbox.folder("a");
+    dataset(&a, 3);
+    let pods = sandbox.pods("home", &a);
+    pods.ok(&["create", "p", "--url", url]);
+    for delay_ms in [20, 60, 150] {
+        let mut child = pods
+            .command(&["push", "p"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    pods.ok(&["push", "p"]);
+    let b = sandbox.folder("b");
+    let reader = sandbox.pods("home-b", &b);
+    reader.ok(&["create", "p", "--url", url]);
+    for delay_ms in [20, 80, 200] {
+        let mut child = reader
+            .command(&["pull", "p"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    reader.ok(&["pull", "p"]);
+    assert_same_folder(&a, &b);
+}
