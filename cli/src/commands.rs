@@ -17,8 +17,7 @@ fn default_home() -> Result<PathBuf> {
     if let Some(data) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(data).join("pods"));
     }
-    let home = std::env::var_os("HOME")
-        .context("neither POD_HOME, XDG_DATA_HOME nor HOME is set: pass --home DIR")?;
+    let home = std::env::var_os("HOME").context("neither POD_HOME, XDG_DATA_HOME nor HOME is set: pass --home DIR")?;
     Ok(PathBuf::from(home).join(".local/share/pods"))
 }
 
@@ -29,36 +28,20 @@ pub fn run(cli: Cli, interrupt: &Interrupt, out: &mut dyn Write) -> Result<()> {
     };
     let home = Home::open(&home_dir)?;
     let renderer = Renderer::new(cli.json);
-    let env = Env {
-        home: &home,
-        progress: &renderer,
-        interrupt,
-    };
+    let env = Env { home: &home, progress: &renderer, interrupt };
     let data_dir = cli.data_dir.as_deref();
     let json = cli.json;
     match cli.command {
-        Command::Create { name, url, branch } => {
-            let pod = ops::create_pod(&home, &name, url.as_deref(), branch.as_deref())?;
+        Command::Create { name, url, branch, exec } => {
+            let pod = ops::create_pod(&home, &name, url.as_deref(), branch.as_deref(), exec.as_deref())?;
             if json {
-                writeln!(
-                    out,
-                    "{}",
-                    json!({"name": name, "url": pod.url, "branch": pod.branch})
-                )?;
+                writeln!(out, "{}", json!({"name": name, "url": pod.url, "branch": pod.branch}))?;
             } else {
-                writeln!(
-                    out,
-                    "created pod '{name}' on {} (branch {})",
-                    pod.url, pod.branch
-                )?;
+                writeln!(out, "created pod '{name}' on {} (branch {})", pod.url, pod.branch)?;
             }
         }
         Command::Remote(command) => remote(&home, command, json, out)?,
-        Command::Push {
-            name,
-            message,
-            force,
-        } => {
+        Command::Push { name, message, force } => {
             let outcome = ops::push(&env, &name, data_dir, &PushOptions { message, force })?;
             if json {
                 writeln!(
@@ -66,21 +49,21 @@ pub fn run(cli: Cli, interrupt: &Interrupt, out: &mut dyn Write) -> Result<()> {
                     "{}",
                     json!({
                         "pod": outcome.pod, "version": outcome.version, "created": outcome.created,
-                        "up_to_date": outcome.up_to_date, "packs_sent": outcome.packs_sent,
+                        "up_to_date": outcome.up_to_date, "packs_sent": outcome.packs_sent, "merged_as": outcome.merged_as,
                         "bytes_sent": outcome.bytes_sent, "files": outcome.stats.files, "bytes": outcome.stats.bytes,
                     })
                 )?;
             } else {
                 if outcome.created {
-                    writeln!(
-                        out,
-                        "pod '{name}' did not exist: created it on the embedded default remote"
-                    )?;
+                    writeln!(out, "pod '{name}' did not exist: created it on the embedded default remote")?;
                 }
                 if outcome.up_to_date {
+                    writeln!(out, "nothing changed: pod '{name}' is at version {}", outcome.version)?;
+                } else if let Some(merged) = outcome.merged_as {
                     writeln!(
                         out,
-                        "nothing changed: pod '{name}' is at version {}",
+                        "pod '{name}' had moved: pushed this folder as version {} and its merge with the other side \
+                         as version {merged}. Run `pods pull {name}` to bring their changes into this folder",
                         outcome.version
                     )?;
                 } else {
@@ -96,16 +79,10 @@ pub fn run(cli: Cli, interrupt: &Interrupt, out: &mut dyn Write) -> Result<()> {
                 }
             }
         }
-        Command::Pull {
-            target,
-            strategy,
-            prefer,
-        } => {
+        Command::Pull { target, strategy, prefer, dry_run, exec } => {
             let (name, version) = match target.split_once('@') {
                 Some((name, v)) => {
-                    let v = v
-                        .parse::<u64>()
-                        .with_context(|| format!("'{v}' is not a version number (use NAME@3)"))?;
+                    let v = v.parse::<u64>().with_context(|| format!("'{v}' is not a version number (use NAME@3)"))?;
                     (name.to_string(), Some(v))
                 }
                 None => (target, None),
@@ -121,44 +98,42 @@ pub fn run(cli: Cli, interrupt: &Interrupt, out: &mut dyn Write) -> Result<()> {
                     Some(PreferArg::Ours) => Prefer::Ours,
                     Some(PreferArg::Theirs) => Prefer::Theirs,
                 },
+                dry_run,
+                exec,
             };
             let outcome = ops::pull(&env, &name, data_dir, &options)?;
-            let conflicts: Vec<_> = outcome
-                .conflicts
-                .iter()
-                .map(|c| {
-                    json!({
-                        "path": String::from_utf8_lossy(&c.path), "what": c.describe(),
-                        "resolution": match c.resolution { Resolution::KeptOurs => "ours", Resolution::TookTheirs => "theirs", Resolution::Unresolved => "unresolved" },
-                    })
-                })
-                .collect();
+            pull_report(&outcome, dry_run, json, out)?;
+            if let Some(code) = outcome.exec_status.filter(|c| *c != 0) {
+                bail!("the pull succeeded, but the --exec command failed (exit status {code})");
+            }
+        }
+        Command::Undo { list } => {
+            let (backups, undone) = ops::undo(&env, data_dir, list)?;
             if json {
+                let list: Vec<_> = backups
+                    .iter()
+                    .map(|b| json!({"time_ns": b.time_ns, "reason": b.reason, "root": b.root.to_hex()}))
+                    .collect();
+                let restored = undone.as_ref().map(|u| json!({"reason": u.restored.reason, "changed": u.changed}));
+                writeln!(out, "{}", json!({"restored": restored, "backups": list}))?;
+            } else if let Some(undone) = undone {
                 writeln!(
                     out,
-                    "{}",
-                    json!({"pod": outcome.pod, "version": outcome.version, "changed": outcome.changed,
-                           "packs_fetched": outcome.packs_fetched, "conflicts": conflicts})
+                    "restored the folder as it was {} ({}): {} path(s) changed",
+                    format_time(undone.restored.time_ns),
+                    undone.restored.reason,
+                    undone.changed
                 )?;
+            } else if backups.is_empty() {
+                writeln!(out, "no backups of this folder")?;
             } else {
-                for c in &outcome.conflicts {
-                    let kept = if c.resolution == Resolution::KeptOurs {
-                        "kept yours"
-                    } else {
-                        "took the pod's"
-                    };
-                    writeln!(
-                        out,
-                        "conflict {}: {} ({kept})",
-                        String::from_utf8_lossy(&c.path),
-                        c.describe()
-                    )?;
-                }
-                writeln!(
-                    out,
-                    "pulled '{}' version {}: {} path(s) changed",
-                    outcome.pod, outcome.version, outcome.changed
-                )?;
+                let rows: Vec<Vec<String>> = backups
+                    .iter()
+                    .rev()
+                    .enumerate()
+                    .map(|(i, b)| vec![(i + 1).to_string(), format_time(b.time_ns), b.reason.clone()])
+                    .collect();
+                table(out, &["#", "Taken (UTC)", "Reason"], &rows)?;
             }
         }
         Command::List { remote } => {
@@ -179,28 +154,13 @@ pub fn run(cli: Cli, interrupt: &Interrupt, out: &mut dyn Write) -> Result<()> {
                         ]
                     })
                     .collect();
-                table(
-                    out,
-                    &[
-                        "Name",
-                        "Backend",
-                        "URL (branch)",
-                        "Size",
-                        "State",
-                        "Versions",
-                    ],
-                    &rows,
-                )?;
+                table(out, &["Name", "Backend", "URL (branch)", "Size", "State", "Versions"], &rows)?;
                 if let Some(remote) = remote {
                     writeln!(out, "\nbranches on {remote}:")?;
                     let rows: Vec<Vec<String>> = found
                         .iter()
                         .map(|f| {
-                            vec![
-                                f.branch.clone(),
-                                f.head[..12].to_string(),
-                                f.local_name.clone().unwrap_or("-".into()),
-                            ]
+                            vec![f.branch.clone(), f.head[..12].to_string(), f.local_name.clone().unwrap_or("-".into())]
                         })
                         .collect();
                     table(out, &["Branch", "Head", "Local pod"], &rows)?;
@@ -234,28 +194,14 @@ pub fn run(cli: Cli, interrupt: &Interrupt, out: &mut dyn Write) -> Result<()> {
                         ]
                     })
                     .collect();
-                table(
-                    out,
-                    &[
-                        "Version",
-                        "Date (UTC)",
-                        "Author",
-                        "Message",
-                        "Size",
-                        "Files",
-                    ],
-                    &rows,
-                )?;
+                table(out, &["Version", "Date (UTC)", "Author", "Message", "Size", "Files"], &rows)?;
             }
         }
         Command::Reset { yes } => {
             let dir = ops::check_data_dir(data_dir)?;
             if !yes {
                 if !std::io::stdin().is_terminal() {
-                    bail!(
-                        "reset empties {}: pass --yes to confirm (no terminal to ask on)",
-                        dir.display()
-                    );
+                    bail!("reset empties {}: pass --yes to confirm (no terminal to ask on)", dir.display());
                 }
                 eprint!("Empty {}? A backup is kept. [y/N] ", dir.display());
                 let mut answer = String::new();
@@ -268,11 +214,7 @@ pub fn run(cli: Cli, interrupt: &Interrupt, out: &mut dyn Write) -> Result<()> {
             if json {
                 writeln!(out, "{}", json!({"removed": removed}))?;
             } else {
-                writeln!(
-                    out,
-                    "emptied {} ({removed} entries removed; a backup was kept)",
-                    dir.display()
-                )?;
+                writeln!(out, "emptied {} ({removed} entries removed; a backup was kept)", dir.display())?;
             }
         }
         Command::Delete { name, remote } => {
@@ -280,17 +222,9 @@ pub fn run(cli: Cli, interrupt: &Interrupt, out: &mut dyn Write) -> Result<()> {
             if json {
                 writeln!(out, "{}", json!({"deleted": name, "remote": remote}))?;
             } else if remote {
-                writeln!(
-                    out,
-                    "deleted pod '{name}' and its branch {} on {}",
-                    pod.branch, pod.url
-                )?;
+                writeln!(out, "deleted pod '{name}' and its branch {} on {}", pod.branch, pod.url)?;
             } else {
-                writeln!(
-                    out,
-                    "forgot pod '{name}' (its branch {} on {} is untouched)",
-                    pod.branch, pod.url
-                )?;
+                writeln!(out, "forgot pod '{name}' (its branch {} on {} is untouched)", pod.branch, pod.url)?;
             }
         }
     }
@@ -312,10 +246,7 @@ fn remote(home: &Home, command: RemoteCommand, json: bool, out: &mut dyn Write) 
             if json {
                 writeln!(out, "{}", json!(remotes))?;
             } else {
-                let rows: Vec<Vec<String>> = remotes
-                    .iter()
-                    .map(|(n, u)| vec![n.clone(), u.clone()])
-                    .collect();
+                let rows: Vec<Vec<String>> = remotes.iter().map(|(n, u)| vec![n.clone(), u.clone()]).collect();
                 table(out, &["Name", "URL"], &rows)?;
             }
         }
@@ -331,11 +262,7 @@ fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<(
         }
     }
     let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         padded.join("  ").trim_end().to_string()
     };
     writeln!(out, "{}", line(header.to_vec()))?;
@@ -358,9 +285,52 @@ fn format_time(ns: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
-        rem / 3600,
-        (rem % 3600) / 60
-    )
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}", rem / 3600, (rem % 3600) / 60)
+}
+
+fn pull_report(outcome: &ops::PullOutcome, dry_run: bool, json: bool, out: &mut dyn Write) -> Result<()> {
+    if json {
+        let conflicts: Vec<_> = outcome
+            .conflicts
+            .iter()
+            .map(|c| {
+                let resolution = match c.resolution {
+                    Resolution::KeptOurs => "ours",
+                    Resolution::TookTheirs => "theirs",
+                    Resolution::Unresolved => "unresolved",
+                };
+                json!({"path": String::from_utf8_lossy(&c.path), "what": c.describe(), "resolution": resolution})
+            })
+            .collect();
+        let report = json!({"pod": outcome.pod, "version": outcome.version, "dry_run": dry_run,
+            "changes": outcome.planned, "packs_fetched": outcome.packs_fetched, "conflicts": conflicts,
+            "exec_status": outcome.exec_status});
+        writeln!(out, "{report}")?;
+        return Ok(());
+    }
+    if dry_run {
+        for p in &outcome.planned {
+            let sizes = match (p.size_before, p.size_after) {
+                (None, None) => String::new(),
+                (None, Some(b)) => format!(" ({})", human_bytes(b)),
+                (Some(a), None) => format!(" (was {})", human_bytes(a)),
+                (Some(a), Some(b)) => format!(" ({} -> {})", human_bytes(a), human_bytes(b)),
+            };
+            writeln!(out, "{:<18} {:<9} {}{sizes}", p.action, p.kind, p.path)?;
+        }
+        writeln!(
+            out,
+            "dry run: pulling '{}' version {} would change {} path(s); nothing was changed",
+            outcome.pod,
+            outcome.version,
+            outcome.planned.len()
+        )?;
+        return Ok(());
+    }
+    for c in &outcome.conflicts {
+        let kept = if c.resolution == Resolution::KeptOurs { "kept yours" } else { "took the pod's" };
+        writeln!(out, "conflict {}: {} ({kept})", String::from_utf8_lossy(&c.path), c.describe())?;
+    }
+    writeln!(out, "pulled '{}' version {}: {} path(s) changed", outcome.pod, outcome.version, outcome.planned.len())?;
+    Ok(())
 }

@@ -12,11 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use pods_engine::progress::Interrupt;
 
 #[derive(Parser)]
-#[command(
-    name = "pods",
-    version,
-    about = "Version and share an application's state folder through git"
-)]
+#[command(name = "pods", version, about = "Version and share an application's state folder through git")]
 pub struct Cli {
     /// Where pods keeps its store and settings [default: $XDG_DATA_HOME/pods or ~/.local/share/pods]
     #[arg(long, global = true, env = "POD_HOME", value_name = "DIR")]
@@ -42,6 +38,9 @@ pub enum Command {
         /// Branch on the remote [default: the pod name]
         #[arg(long)]
         branch: Option<String>,
+        /// A shell command to run after every successful pull of this pod
+        #[arg(long)]
+        exec: Option<String>,
     },
     /// Name remote URLs
     #[command(subcommand)]
@@ -65,6 +64,18 @@ pub enum Command {
         /// How to resolve paths changed both locally and in the pod
         #[arg(long, value_enum)]
         prefer: Option<PreferArg>,
+        /// Show what would change, change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// A shell command to run after a successful pull (gets DATA_DIR, POD_NAME, POD_VERSION)
+        #[arg(long)]
+        exec: Option<String>,
+    },
+    /// Put DATA_DIR back as it was before the last pull or reset
+    Undo {
+        /// List the backups instead
+        #[arg(long)]
+        list: bool,
     },
     /// List pods (and, given a remote, the pods found on it)
     List { remote: Option<String> },

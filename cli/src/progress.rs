@@ -23,11 +23,7 @@ struct Current {
 
 impl Renderer {
     pub fn new(json: bool) -> Self {
-        Self {
-            json,
-            tty: std::io::stderr().is_terminal(),
-            current: Mutex::new(None),
-        }
+        Self { json, tty: std::io::stderr().is_terminal(), current: Mutex::new(None) }
     }
 
     fn line(&self, text: &str) {
@@ -39,7 +35,9 @@ impl Progress for Renderer {
     fn begin(&self, phase: Phase, total_bytes: u64) {
         let mut current = self.current.lock().expect("progress lock");
         if self.json {
-            self.line(&serde_json::json!({"event": "begin", "phase": phase.label(), "total_bytes": total_bytes}).to_string());
+            self.line(
+                &serde_json::json!({"event": "begin", "phase": phase.label(), "total_bytes": total_bytes}).to_string(),
+            );
         }
         let bar = (self.tty && !self.json).then(|| {
             let bar = ProgressBar::new(total_bytes);
@@ -48,20 +46,11 @@ impl Progress for Renderer {
             } else {
                 "{msg:>11} {spinner} {bytes} {bytes_per_sec}"
             };
-            bar.set_style(
-                ProgressStyle::with_template(template)
-                    .expect("valid template")
-                    .progress_chars("=> "),
-            );
+            bar.set_style(ProgressStyle::with_template(template).expect("valid template").progress_chars("=> "));
             bar.set_message(phase.label());
             bar
         });
-        *current = Some(Current {
-            phase,
-            bar,
-            started: Instant::now(),
-            done: 0,
-        });
+        *current = Some(Current { phase, bar, started: Instant::now(), done: 0 });
     }
 
     fn advance(&self, bytes: u64) {
@@ -89,11 +78,7 @@ impl Progress for Renderer {
                     .to_string(),
             );
         } else if !self.tty && current.done > 0 {
-            self.line(&format!(
-                "{}: {} in {seconds:.1} s",
-                phase.label(),
-                human_bytes(current.done)
-            ));
+            self.line(&format!("{}: {} in {seconds:.1} s", phase.label(), human_bytes(current.done)));
         }
     }
 

@@ -52,15 +52,9 @@ pub fn apply(
     }
     for (path, is_dir) in plan.remove.iter().rev() {
         interrupt.check()?;
-        let result = if *is_dir {
-            fs::remove_dir_all(path)
-        } else {
-            fs::remove_file(path)
-        };
+        let result = if *is_dir { fs::remove_dir_all(path) } else { fs::remove_file(path) };
         match result {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(cannot_write(path, e))
-            }
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(cannot_write(path, e)),
             _ => {}
         }
     }
@@ -68,17 +62,7 @@ pub fn apply(
     for dir in &plan.mkdir {
         fs::create_dir_all(dir).map_err(|e| cannot_write(dir, e))?;
     }
-    let total: u64 = plan
-        .files
-        .iter()
-        .map(|j| {
-            if let Node::File { size, .. } = j.entry.node {
-                size
-            } else {
-                0
-            }
-        })
-        .sum();
+    let total: u64 = plan.files.iter().map(|j| if let Node::File { size, .. } = j.entry.node { size } else { 0 }).sum();
     progress.begin(Phase::Write, total);
     let written: Vec<(Vec<u8>, Option<crate::filecache::CachedFile>)> = plan
         .files
@@ -98,48 +82,29 @@ pub fn apply(
         };
     }
     for (path, entry) in plan.dir_meta.iter().rev() {
-        fs::set_permissions(path, fs::Permissions::from_mode(entry.mode))
-            .map_err(|e| cannot_write(path, e))?;
-        filetime::set_file_mtime(path, filetime_of(entry.mtime_ns))
-            .map_err(|e| cannot_write(path, e))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(entry.mode)).map_err(|e| cannot_write(path, e))?;
+        filetime::set_file_mtime(path, filetime_of(entry.mtime_ns)).map_err(|e| cannot_write(path, e))?;
     }
     Ok(())
 }
 
 fn cannot_write(path: &Path, e: std::io::Error) -> Error {
     if e.raw_os_error() == Some(28) {
-        return Error::DiskFull {
-            path: path.to_path_buf(),
-        };
+        return Error::DiskFull { path: path.to_path_buf() };
     }
-    Error::DataDir(format!(
-        "cannot write {}: {e}. Fix its permissions, then pull again",
-        path.display()
-    ))
+    Error::DataDir(format!("cannot write {}: {e}. Fix its permissions, then pull again", path.display()))
 }
 
 fn plan_change(store: &Store, data_dir: &Path, change: &Change, plan: &mut Plan) -> Result<()> {
     let path = path_of(data_dir, &change.path);
-    let from_dir = matches!(
-        change.from,
-        Some(Entry {
-            node: Node::Dir(_),
-            ..
-        })
-    );
+    let from_dir = matches!(change.from, Some(Entry { node: Node::Dir(_), .. }));
     match (&change.from, &change.to) {
         (Some(_), Some(to)) if from_dir && matches!(to.node, Node::Dir(_)) => {
             // Same directory, new permission bits (content is merged separately).
             plan.dir_meta.push((path, to.clone()));
         }
         (from, to) => {
-            let renamed_over = matches!(
-                to,
-                Some(Entry {
-                    node: Node::File { .. } | Node::Symlink(_),
-                    ..
-                })
-            );
+            let renamed_over = matches!(to, Some(Entry { node: Node::File { .. } | Node::Symlink(_), .. }));
             if from.is_some() && (from_dir || !renamed_over) {
                 plan.remove.push((path.clone(), from_dir));
             }
@@ -152,13 +117,7 @@ fn plan_change(store: &Store, data_dir: &Path, change: &Change, plan: &mut Plan)
 }
 
 /// Plans writing `entry` at `rel`, with the whole subtree if it is a directory.
-fn plan_create(
-    store: &Store,
-    rel: &[u8],
-    entry: &Entry,
-    data_dir: &Path,
-    plan: &mut Plan,
-) -> Result<()> {
+fn plan_create(store: &Store, rel: &[u8], entry: &Entry, data_dir: &Path, plan: &mut Plan) -> Result<()> {
     match &entry.node {
         Node::Dir(id) => {
             let path = path_of(data_dir, rel);
@@ -166,28 +125,16 @@ fn plan_create(
             plan.dir_meta.push((path, entry.clone()));
             let tree = store.read_tree(id)?;
             for child in &tree.entries {
-                plan_create(
-                    store,
-                    &[rel, b"/", &child.name].concat(),
-                    child,
-                    data_dir,
-                    plan,
-                )?;
+                plan_create(store, &[rel, b"/", &child.name].concat(), child, data_dir, plan)?;
             }
         }
-        _ => plan.files.push(FileJob {
-            rel: rel.to_vec(),
-            entry: entry.clone(),
-        }),
+        _ => plan.files.push(FileJob { rel: rel.to_vec(), entry: entry.clone() }),
     }
     Ok(())
 }
 
 fn filetime_of(ns: i64) -> filetime::FileTime {
-    filetime::FileTime::from_unix_time(
-        ns.div_euclid(1_000_000_000),
-        ns.rem_euclid(1_000_000_000) as u32,
-    )
+    filetime::FileTime::from_unix_time(ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000) as u32)
 }
 
 fn system_time(ns: i64) -> SystemTime {
@@ -209,14 +156,9 @@ fn write_entry(
     let tmp = temp_beside(&path);
     let result = (|| match &job.entry.node {
         Node::Symlink(target) => {
-            std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target), &tmp)
+            std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target), &tmp).map_err(|e| cannot_write(&tmp, e))?;
+            filetime::set_symlink_file_times(&tmp, filetime_of(job.entry.mtime_ns), filetime_of(job.entry.mtime_ns))
                 .map_err(|e| cannot_write(&tmp, e))?;
-            filetime::set_symlink_file_times(
-                &tmp,
-                filetime_of(job.entry.mtime_ns),
-                filetime_of(job.entry.mtime_ns),
-            )
-            .map_err(|e| cannot_write(&tmp, e))?;
             replace(&tmp, &path)?;
             Ok(None)
         }
@@ -228,18 +170,13 @@ fn write_entry(
                 .open(&tmp)
                 .map_err(|e| cannot_write(&tmp, e))?;
             write_chunks(store, &mut file, &tmp, chunks, *size, progress)?;
-            file.set_modified(system_time(job.entry.mtime_ns))
-                .map_err(|e| cannot_write(&tmp, e))?;
-            file.set_permissions(fs::Permissions::from_mode(job.entry.mode))
-                .map_err(|e| cannot_write(&tmp, e))?;
+            file.set_modified(system_time(job.entry.mtime_ns)).map_err(|e| cannot_write(&tmp, e))?;
+            file.set_permissions(fs::Permissions::from_mode(job.entry.mode)).map_err(|e| cannot_write(&tmp, e))?;
             drop(file);
             replace(&tmp, &path)?;
             // Stat after the rename: renaming changes the inode's ctime.
             let stamp = stamp_of(&fs::symlink_metadata(&path).map_err(|e| cannot_write(&path, e))?);
-            Ok(Some(crate::filecache::CachedFile {
-                stamp,
-                chunks: chunks.clone(),
-            }))
+            Ok(Some(crate::filecache::CachedFile { stamp, chunks: chunks.clone() }))
         }
         Node::Dir(_) => unreachable!("directories are planned, not written"),
     })();

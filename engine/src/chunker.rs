@@ -14,20 +14,14 @@ pub struct ChunkerParams {
 
 impl Default for ChunkerParams {
     fn default() -> Self {
-        Self {
-            min: 16 << 10,
-            avg: 64 << 10,
-            max: 256 << 10,
-        }
+        Self { min: 16 << 10, avg: 64 << 10, max: 256 << 10 }
     }
 }
 
 impl ChunkerParams {
     /// Checks the bounds FastCDC accepts (its own checks are debug assertions only).
     pub fn validate(&self) -> Result<(), String> {
-        use fastcdc::v2020::{
-            AVERAGE_MAX, AVERAGE_MIN, MAXIMUM_MAX, MAXIMUM_MIN, MINIMUM_MAX, MINIMUM_MIN,
-        };
+        use fastcdc::v2020::{AVERAGE_MAX, AVERAGE_MIN, MAXIMUM_MAX, MAXIMUM_MIN, MINIMUM_MAX, MINIMUM_MIN};
         let (min, avg, max) = (self.min as usize, self.avg as usize, self.max as usize);
         let ok = (MINIMUM_MIN..=MINIMUM_MAX).contains(&min)
             && (AVERAGE_MIN..=AVERAGE_MAX).contains(&avg)
@@ -40,21 +34,14 @@ impl ChunkerParams {
         if ok {
             Ok(())
         } else {
-            Err(format!(
-                "chunker sizes {min}/{avg}/{max} are outside what FastCDC supports"
-            ))
+            Err(format!("chunker sizes {min}/{avg}/{max} are outside what FastCDC supports"))
         }
     }
 
     /// The (offset, length) of each chunk of `data`, in order, covering all of it.
     pub fn chunks<'a>(&self, data: &'a [u8]) -> impl Iterator<Item = (usize, usize)> + 'a {
-        fastcdc::v2020::FastCDC::new(
-            data,
-            self.min as usize,
-            self.avg as usize,
-            self.max as usize,
-        )
-        .map(|chunk| (chunk.offset, chunk.length))
+        fastcdc::v2020::FastCDC::new(data, self.min as usize, self.avg as usize, self.max as usize)
+            .map(|chunk| (chunk.offset, chunk.length))
     }
 }
 
@@ -83,12 +70,7 @@ mod tests {
         let params = ChunkerParams::default();
         let chunks: Vec<(usize, usize)> = params.chunks(&data).collect();
         let lengths: Vec<usize> = chunks.iter().map(|c| c.1).collect();
-        let digest = blake3::hash(
-            &lengths
-                .iter()
-                .flat_map(|l| (*l as u64).to_le_bytes())
-                .collect::<Vec<u8>>(),
-        );
+        let digest = blake3::hash(&lengths.iter().flat_map(|l| (*l as u64).to_le_bytes()).collect::<Vec<u8>>());
         assert_eq!(chunks.iter().map(|c| c.1).sum::<usize>(), data.len());
         assert_eq!((chunks.len(), &digest.to_hex()[..16]), GOLDEN);
     }
@@ -102,17 +84,10 @@ mod tests {
         edited.splice(1_000_000..1_000_000, b"inserted".iter().copied());
         let params = ChunkerParams::default();
         let ids = |d: &[u8]| -> std::collections::HashSet<blake3::Hash> {
-            params
-                .chunks(d)
-                .map(|(o, l)| blake3::hash(&d[o..o + l]))
-                .collect()
+            params.chunks(d).map(|(o, l)| blake3::hash(&d[o..o + l])).collect()
         };
         let (a, b) = (ids(&data), ids(&edited));
         let shared = a.intersection(&b).count();
-        assert!(
-            shared + 3 >= a.len(),
-            "only {shared} of {} chunks survived an insertion",
-            a.len()
-        );
+        assert!(shared + 3 >= a.len(), "only {shared} of {} chunks survived an insertion", a.len());
     }
 }

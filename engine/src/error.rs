@@ -15,11 +15,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{what} {}: {source}", path.display())]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { what: &'static str, path: PathBuf, source: std::io::Error },
 
     #[error("the disk holding {} is full: free some space and run the command again (nothing was changed)", path.display())]
     DiskFull { path: PathBuf },
@@ -37,21 +33,16 @@ pub enum Error {
     UnknownPod { name: String, known: String },
 
     #[error("pod '{pod}' has no version {version} (latest is {latest})")]
-    UnknownVersion {
-        pod: String,
-        version: u64,
-        latest: u64,
-    },
+    UnknownVersion { pod: String, version: u64, latest: u64 },
 
     #[error("git {action} failed for {url}: {message}")]
-    Git {
-        action: &'static str,
-        url: String,
-        message: String,
-    },
+    Git { action: &'static str, url: String, message: String },
 
     #[error("{0}")]
     Remote(String),
+
+    #[error("the pod's branch '{branch}' on {url} moved while pushing (someone else pushed). Run `pods pull` first, then push again")]
+    RemoteMoved { branch: String, url: String },
 
     #[error("{0}")]
     Conflict(String),
@@ -66,14 +57,10 @@ pub enum Error {
 impl Error {
     /// Wraps an I/O error with what was being done and on which path. A full disk becomes
     /// its own error, because its fix is different from any other I/O failure.
-    pub fn io(
-        what: &'static str,
-        path: impl Into<PathBuf>,
-    ) -> impl FnOnce(std::io::Error) -> Error {
+    pub fn io(what: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
         move |source| {
-            if source.raw_os_error() == Some(28) || source.kind() == std::io::ErrorKind::StorageFull
-            {
+            if source.raw_os_error() == Some(28) || source.kind() == std::io::ErrorKind::StorageFull {
                 Error::DiskFull { path }
             } else {
                 Error::Io { what, path, source }

@@ -26,9 +26,7 @@ pub fn point(name: &str) {
         return;
     };
     if target == name && PASSES.fetch_add(1, Ordering::SeqCst) + 1 == *nth {
-        let _ = std::process::Command::new("kill")
-            .args(["-9", &std::process::id().to_string()])
-            .status();
+        let _ = std::process::Command::new("kill").args(["-9", &std::process::id().to_string()]).status();
         // SIGKILL is not instant; never go on past the point.
         loop {
             std::thread::sleep(std::time::Duration::from_secs(1));

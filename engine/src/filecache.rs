@@ -52,22 +52,12 @@ impl FilesCache {
         let Ok(disk) = postcard_exact::<OnDisk>("files cache", body) else {
             return Ok(FilesCache::default());
         };
-        Ok(FilesCache {
-            files: disk
-                .files
-                .into_iter()
-                .map(|(k, v)| (k.into_vec(), v))
-                .collect(),
-        })
+        Ok(FilesCache { files: disk.files.into_iter().map(|(k, v)| (k.into_vec(), v)).collect() })
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
         let disk = OnDisk {
-            files: self
-                .files
-                .iter()
-                .map(|(k, v)| (serde_bytes::ByteBuf::from(k.clone()), v.clone()))
-                .collect(),
+            files: self.files.iter().map(|(k, v)| (serde_bytes::ByteBuf::from(k.clone()), v.clone())).collect(),
         };
         let mut out = vec![VERSION];
         postcard::to_io(&disk, &mut out).expect("writing to a Vec cannot fail");
@@ -75,9 +65,6 @@ impl FilesCache {
     }
 
     pub fn get(&self, path: &[u8], stamp: &FileStamp) -> Option<&[ChunkId]> {
-        self.files
-            .get(path)
-            .filter(|c| &c.stamp == stamp)
-            .map(|c| c.chunks.as_slice())
+        self.files.get(path).filter(|c| &c.stamp == stamp).map(|c| c.chunks.as_slice())
     }
 }

@@ -23,9 +23,7 @@ pub fn temp_beside(path: &Path) -> PathBuf {
 }
 
 pub fn fsync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(Error::io("syncing folder", dir))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io("syncing folder", dir))
 }
 
 /// Writes `bytes` to `path` atomically and durably.

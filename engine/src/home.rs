@@ -22,6 +22,9 @@ pub struct Home {
 pub struct PodConfig {
     pub url: String,
     pub branch: String,
+    /// A shell command run after every successful pull (e.g. to make the application reload).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<String>,
 }
 
 /// What a data folder last synced with (a push or a pull), the base of the next merge.
@@ -52,6 +55,23 @@ pub struct Backup {
     pub time_ns: i64,
     pub root: TreeId,
     pub reason: String,
+    /// What the folder had synced with when the backup was taken; `undo` restores it.
+    #[serde(default)]
+    pub synced: Option<Synced>,
+}
+
+/// User settings (`settings.json`), all optional.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// How many backups of each folder `pull` and `reset` keep for `undo`.
+    pub keep_backups: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { keep_backups: 10 }
+    }
 }
 
 /// Holds the POD_HOME lock; dropping it releases the lock.
@@ -62,9 +82,7 @@ pub struct HomeLock {
 impl Home {
     pub fn open(root: &Path) -> Result<Home> {
         fsio::create_dir_all(root)?;
-        let root = root
-            .canonicalize()
-            .map_err(Error::io("opening POD_HOME", root))?;
+        let root = root.canonicalize().map_err(Error::io("opening POD_HOME", root))?;
         Ok(Home { root })
     }
 
@@ -118,12 +136,8 @@ impl Home {
         let path = self.root.join(name);
         match fsio::read_optional(&path)? {
             None => Ok(T::default()),
-            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                Error::Usage(format!(
-                    "{} is not valid: {e}. Fix or remove it",
-                    path.display()
-                ))
-            }),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Usage(format!("{} is not valid: {e}. Fix or remove it", path.display()))),
         }
     }
 
@@ -138,6 +152,10 @@ impl Home {
 
     pub fn save_pods(&self, pods: &BTreeMap<String, PodConfig>) -> Result<()> {
         self.write_json("pods.json", pods)
+    }
+
+    pub fn settings(&self) -> Result<Settings> {
+        self.read_json("settings.json")
     }
 
     pub fn remotes(&self) -> Result<BTreeMap<String, String>> {
@@ -188,9 +206,7 @@ pub fn check_pod_name(name: &str) -> Result<()> {
         && name.len() <= 100
         && !name.starts_with(['-', '.'])
         && !name.contains("..")
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
     if ok {
         Ok(())
     } else {
@@ -211,8 +227,6 @@ pub fn check_branch_name(branch: &str) -> Result<()> {
     if valid {
         Ok(())
     } else {
-        Err(Error::Usage(format!(
-            "'{branch}' is not a valid git branch name"
-        )))
+        Err(Error::Usage(format!("'{branch}' is not a valid git branch name")))
     }
 }

@@ -20,5 +20,6 @@ pub mod progress;
 pub mod remote;
 pub mod snapshot;
 pub mod store;
+pub mod tree_edit;
 
 pub use error::{Error, Result};

@@ -54,11 +54,7 @@ pub struct Conflict {
 impl Conflict {
     /// What each side did, in words: "ours modified the file, theirs deleted it".
     pub fn describe(&self) -> String {
-        format!(
-            "ours {}, theirs {}",
-            side(&self.base, &self.ours),
-            side(&self.base, &self.theirs)
-        )
+        format!("you {}; the pod {}", side(&self.base, &self.ours), side(&self.base, &self.theirs))
     }
 }
 
@@ -67,11 +63,7 @@ fn side(base: &Option<Entry>, now: &Option<Entry>) -> String {
         (None, Some(e)) => format!("added a {}", e.node.kind_name()),
         (Some(b), None) => format!("deleted the {}", b.node.kind_name()),
         (Some(b), Some(e)) if b.node.kind_name() != e.node.kind_name() => {
-            format!(
-                "replaced the {} with a {}",
-                b.node.kind_name(),
-                e.node.kind_name()
-            )
+            format!("replaced the {} with a {}", b.node.kind_name(), e.node.kind_name())
         }
         (Some(b), Some(e)) if b.node == e.node => {
             format!("changed the permissions of the {}", e.node.kind_name())
@@ -89,9 +81,7 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn unresolved(&self) -> impl Iterator<Item = &Conflict> {
-        self.conflicts
-            .iter()
-            .filter(|c| c.resolution == Resolution::Unresolved)
+        self.conflicts.iter().filter(|c| c.resolution == Resolution::Unresolved)
     }
 }
 
@@ -105,24 +95,10 @@ pub fn merge(
     strategy: Strategy,
     prefer: Prefer,
 ) -> Result<Outcome> {
-    let base = if strategy == Strategy::Overwrite {
-        Some(ours)
-    } else {
-        base
-    };
+    let base = if strategy == Strategy::Overwrite { Some(ours) } else { base };
     let mut outcome = Outcome::default();
-    let load = |id: Option<TreeId>| -> Result<Tree> {
-        id.map_or(Ok(Tree::default()), |id| store.read_tree(&id))
-    };
-    merge_dirs(
-        &load,
-        b"",
-        load(base)?,
-        load(Some(ours))?,
-        load(Some(theirs))?,
-        prefer,
-        &mut outcome,
-    )?;
+    let load = |id: Option<TreeId>| -> Result<Tree> { id.map_or(Ok(Tree::default()), |id| store.read_tree(&id)) };
+    merge_dirs(&load, b"", load(base)?, load(Some(ours))?, load(Some(theirs))?, prefer, &mut outcome)?;
     Ok(outcome)
 }
 
@@ -136,10 +112,7 @@ fn same(a: Option<&Entry>, b: Option<&Entry>) -> bool {
 
 fn dir_id(entry: Option<&Entry>) -> Option<TreeId> {
     match entry {
-        Some(Entry {
-            node: Node::Dir(id),
-            ..
-        }) => Some(*id),
+        Some(Entry { node: Node::Dir(id), .. }) => Some(*id),
         _ => None,
     }
 }
@@ -153,13 +126,8 @@ fn merge_dirs(
     prefer: Prefer,
     out: &mut Outcome,
 ) -> Result<()> {
-    let mut names: Vec<&[u8]> = base
-        .entries
-        .iter()
-        .chain(&ours.entries)
-        .chain(&theirs.entries)
-        .map(|e| e.name.as_slice())
-        .collect();
+    let mut names: Vec<&[u8]> =
+        base.entries.iter().chain(&ours.entries).chain(&theirs.entries).map(|e| e.name.as_slice()).collect();
     names.sort_unstable();
     names.dedup();
     for name in names {
@@ -167,47 +135,22 @@ fn merge_dirs(
         if same(o, t) {
             continue;
         }
-        let path = if rel.is_empty() {
-            name.to_vec()
-        } else {
-            [rel, b"/", name].concat()
-        };
+        let path = if rel.is_empty() { name.to_vec() } else { [rel, b"/", name].concat() };
         if let (Some(od), Some(td)) = (dir_id(o), dir_id(t)) {
             // Both sides have a directory: merge inside it, then its metadata. Writing inside
             // a directory changes its mtime, so the pod's is put back.
             let (o, t) = (o.expect("dir"), t.expect("dir"));
             let before = out.changes.len();
-            merge_dirs(
-                load,
-                &path,
-                load(dir_id(b))?,
-                load(Some(od))?,
-                load(Some(td))?,
-                prefer,
-                out,
-            )?;
+            merge_dirs(load, &path, load(dir_id(b))?, load(Some(od))?, load(Some(td))?, prefer, out)?;
             let take_mode = o.mode != t.mode && b.is_some_and(|b| b.mode == o.mode);
             if take_mode || out.changes.len() > before {
                 let mode = if take_mode { t.mode } else { o.mode };
-                let to = Entry {
-                    name: t.name.clone(),
-                    mode,
-                    mtime_ns: t.mtime_ns,
-                    node: o.node.clone(),
-                };
-                out.changes.push(Change {
-                    path,
-                    from: Some(o.clone()),
-                    to: Some(to),
-                });
+                let to = Entry { name: t.name.clone(), mode, mtime_ns: t.mtime_ns, node: o.node.clone() };
+                out.changes.push(Change { path, from: Some(o.clone()), to: Some(to) });
             }
             continue;
         }
-        let change = Change {
-            path: path.clone(),
-            from: o.cloned(),
-            to: t.cloned(),
-        };
+        let change = Change { path: path.clone(), from: o.cloned(), to: t.cloned() };
         if same(b, o) {
             out.changes.push(change);
         } else if same(b, t) {
@@ -221,13 +164,7 @@ fn merge_dirs(
             if resolution == Resolution::TookTheirs {
                 out.changes.push(change);
             }
-            out.conflicts.push(Conflict {
-                path,
-                base: b.cloned(),
-                ours: o.cloned(),
-                theirs: t.cloned(),
-                resolution,
-            });
+            out.conflicts.push(Conflict { path, base: b.cloned(), ours: o.cloned(), theirs: t.cloned(), resolution });
         }
     }
     Ok(())

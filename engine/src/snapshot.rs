@@ -50,29 +50,15 @@ pub struct Context<'a> {
 
 /// What the walk found, before any file is read.
 enum Scanned {
-    File {
-        name: Vec<u8>,
-        stamp: FileStamp,
-    },
-    Dir {
-        name: Vec<u8>,
-        mode: u32,
-        mtime_ns: i64,
-        children: Vec<Scanned>,
-    },
-    Symlink {
-        name: Vec<u8>,
-        mtime_ns: i64,
-        target: Vec<u8>,
-    },
+    File { name: Vec<u8>, stamp: FileStamp },
+    Dir { name: Vec<u8>, mode: u32, mtime_ns: i64, children: Vec<Scanned> },
+    Symlink { name: Vec<u8>, mtime_ns: i64, target: Vec<u8> },
 }
 
 impl Scanned {
     fn name(&self) -> &[u8] {
         match self {
-            Scanned::File { name, .. }
-            | Scanned::Dir { name, .. }
-            | Scanned::Symlink { name, .. } => name,
+            Scanned::File { name, .. } | Scanned::Dir { name, .. } | Scanned::Symlink { name, .. } => name,
         }
     }
 }
@@ -127,10 +113,7 @@ fn scan_dir(dir: &Path, ctx: &Context) -> Result<Vec<Scanned>> {
         }
         paths.push(entry.path());
     }
-    let scanned: Vec<Option<Scanned>> = paths
-        .par_iter()
-        .map(|path| scan_one(path, ctx))
-        .collect::<Result<_>>()?;
+    let scanned: Vec<Option<Scanned>> = paths.par_iter().map(|path| scan_one(path, ctx)).collect::<Result<_>>()?;
     let mut children: Vec<Scanned> = scanned.into_iter().flatten().collect();
     children.sort_unstable_by(|a, b| a.name().cmp(b.name()));
     Ok(children)
@@ -138,32 +121,16 @@ fn scan_dir(dir: &Path, ctx: &Context) -> Result<Vec<Scanned>> {
 
 fn scan_one(path: &Path, ctx: &Context) -> Result<Option<Scanned>> {
     let meta = fs::symlink_metadata(path).map_err(|e| unreadable(path, e))?;
-    let name = path
-        .file_name()
-        .expect("listed entries have names")
-        .as_bytes()
-        .to_vec();
+    let name = path.file_name().expect("listed entries have names").as_bytes().to_vec();
     let kind = meta.file_type();
     let mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
     Ok(Some(if kind.is_file() {
-        Scanned::File {
-            name,
-            stamp: stamp_of(&meta),
-        }
+        Scanned::File { name, stamp: stamp_of(&meta) }
     } else if kind.is_dir() {
-        Scanned::Dir {
-            name,
-            mode: meta.mode() & 0o7777,
-            mtime_ns,
-            children: scan_dir(path, ctx)?,
-        }
+        Scanned::Dir { name, mode: meta.mode() & 0o7777, mtime_ns, children: scan_dir(path, ctx)? }
     } else if kind.is_symlink() {
         let target = fs::read_link(path).map_err(|e| unreadable(path, e))?;
-        Scanned::Symlink {
-            name,
-            mtime_ns,
-            target: target.as_os_str().as_bytes().to_vec(),
-        }
+        Scanned::Symlink { name, mtime_ns, target: target.as_os_str().as_bytes().to_vec() }
     } else {
         let what = if kind.is_fifo() {
             "fifo"
@@ -172,10 +139,7 @@ fn scan_one(path: &Path, ctx: &Context) -> Result<Option<Scanned>> {
         } else {
             "device"
         };
-        ctx.progress.warn(&format!(
-            "skipped {} (a {what}: pods stores files, folders and symlinks)",
-            path.display()
-        ));
+        ctx.progress.warn(&format!("skipped {} (a {what}: pods stores files, folders and symlinks)", path.display()));
         return Ok(None);
     }))
 }
@@ -190,12 +154,8 @@ fn unreadable(path: &Path, e: std::io::Error) -> Error {
 fn sum_unread(children: &[Scanned], rel: &[u8], cache: &FilesCache, total: &mut u64) {
     for child in children {
         match child {
-            Scanned::File { name, stamp } if cache.get(&join(rel, name), stamp).is_none() => {
-                *total += stamp.size
-            }
-            Scanned::Dir { name, children, .. } => {
-                sum_unread(children, &join(rel, name), cache, total)
-            }
+            Scanned::File { name, stamp } if cache.get(&join(rel, name), stamp).is_none() => *total += stamp.size,
+            Scanned::Dir { name, children, .. } => sum_unread(children, &join(rel, name), cache, total),
             _ => {}
         }
     }
@@ -214,13 +174,7 @@ fn add(stats: &mut Stats, other: &Stats) {
     stats.bytes += other.bytes;
 }
 
-fn build_dir(
-    dir: &Path,
-    rel: &[u8],
-    children: &[Scanned],
-    ctx: &Context,
-    cache: &Mutex<FilesCache>,
-) -> Result<Built> {
+fn build_dir(dir: &Path, rel: &[u8], children: &[Scanned], ctx: &Context, cache: &Mutex<FilesCache>) -> Result<Built> {
     let built: Vec<(Entry, Stats, Vec<BlobId>)> = children
         .par_iter()
         .map(|child| -> Result<(Entry, Stats, Vec<BlobId>)> {
@@ -234,72 +188,36 @@ fn build_dir(
                         name: name.clone(),
                         mode: stamp.mode,
                         mtime_ns: stamp.mtime_ns,
-                        node: Node::File {
-                            size: stamp.size,
-                            chunks: chunks.clone(),
-                        },
+                        node: Node::File { size: stamp.size, chunks: chunks.clone() },
                     };
                     let blobs = chunks.iter().map(|c| BlobId::from(*c)).collect();
-                    cache.lock().expect("cache lock").files.insert(
-                        child_rel,
-                        CachedFile {
-                            stamp: stamp.clone(),
-                            chunks,
-                        },
-                    );
-                    Ok((
-                        entry,
-                        Stats {
-                            files: 1,
-                            bytes: stamp.size,
-                            ..Stats::default()
-                        },
-                        blobs,
-                    ))
+                    cache
+                        .lock()
+                        .expect("cache lock")
+                        .files
+                        .insert(child_rel, CachedFile { stamp: stamp.clone(), chunks });
+                    Ok((entry, Stats { files: 1, bytes: stamp.size, ..Stats::default() }, blobs))
                 }
-                Scanned::Dir {
-                    name,
-                    mode,
-                    mtime_ns,
-                    children,
-                } => {
+                Scanned::Dir { name, mode, mtime_ns, children } => {
                     let sub = build_dir(&path, &child_rel, children, ctx, cache)?;
-                    let entry = Entry {
-                        name: name.clone(),
-                        mode: *mode,
-                        mtime_ns: *mtime_ns,
-                        node: Node::Dir(sub.id),
-                    };
+                    let entry = Entry { name: name.clone(), mode: *mode, mtime_ns: *mtime_ns, node: Node::Dir(sub.id) };
                     let mut stats = sub.stats;
                     stats.dirs += 1;
                     Ok((entry, stats, sub.blobs))
                 }
-                Scanned::Symlink {
-                    name,
-                    mtime_ns,
-                    target,
-                } => {
+                Scanned::Symlink { name, mtime_ns, target } => {
                     let entry = Entry {
                         name: name.clone(),
                         mode: 0,
                         mtime_ns: *mtime_ns,
                         node: Node::Symlink(ByteBuf::from(target.clone())),
                     };
-                    Ok((
-                        entry,
-                        Stats {
-                            symlinks: 1,
-                            ..Stats::default()
-                        },
-                        Vec::new(),
-                    ))
+                    Ok((entry, Stats { symlinks: 1, ..Stats::default() }, Vec::new()))
                 }
             }
         })
         .collect::<Result<_>>()?;
-    let mut tree = Tree {
-        entries: Vec::with_capacity(built.len()),
-    };
+    let mut tree = Tree { entries: Vec::with_capacity(built.len()) };
     let mut stats = Stats::default();
     let mut blobs = Vec::new();
     for (entry, child_stats, child_blobs) in built {
@@ -315,12 +233,7 @@ fn build_dir(
 /// The chunks of one file: from the cache if its stamp is unchanged, else by reading it.
 /// A file that changes while being read is read again; if it keeps changing, the snapshot
 /// fails rather than record a torn file.
-fn file_chunks(
-    path: &Path,
-    rel: &[u8],
-    stamp: &FileStamp,
-    ctx: &Context,
-) -> Result<(FileStamp, Vec<ChunkId>)> {
+fn file_chunks(path: &Path, rel: &[u8], stamp: &FileStamp, ctx: &Context) -> Result<(FileStamp, Vec<ChunkId>)> {
     if let Some(chunks) = ctx.cache.get(rel, stamp) {
         return Ok((stamp.clone(), chunks.to_vec()));
     }

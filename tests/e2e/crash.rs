@@ -12,16 +12,8 @@ fn dataset(root: &Path, seed: u64) {
         let dir = root.join(format!("dir{}", i % 3));
         std::fs::create_dir_all(&dir).expect("dir");
         // Larger than a pack's target in total, so pushes close several packs.
-        std::fs::write(
-            dir.join(format!("file{i}")),
-            noise(((i as usize % 4) + 1) << 20, seed + i),
-        )
-        .expect("write");
-        std::fs::write(
-            dir.join(format!("small{i}.json")),
-            format!("{{\"n\": {}}}", i + seed),
-        )
-        .expect("write");
+        std::fs::write(dir.join(format!("file{i}")), noise(((i as usize % 4) + 1) << 20, seed + i)).expect("write");
+        std::fs::write(dir.join(format!("small{i}.json")), format!("{{\"n\": {}}}", i + seed)).expect("write");
     }
 }
 
@@ -48,15 +40,8 @@ fn push_survives_kill_at_every_point() {
         dataset(&a, 1);
         let pods = sandbox.pods("home", &a);
         pods.ok(&["create", "p", "--url", url]);
-        let out = pods
-            .clone()
-            .with_env("PODS_TEST_CRASH_AT", point)
-            .run(&["push", "p"]);
-        assert!(
-            killed(&out),
-            "push did not reach crash point {point}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = pods.clone().with_env("PODS_TEST_CRASH_AT", point).run(&["push", "p"]);
+        assert!(killed(&out), "push did not reach crash point {point}: {}", String::from_utf8_lossy(&out.stderr));
         let again = pods.json(&["push", "p"]);
         assert_eq!(again["version"], 1, "after a crash at {point}");
         let b = sandbox.folder("b");
@@ -100,38 +85,21 @@ fn pull_survives_kill_at_every_point() {
         // Fetch points are reached by the first pull, which downloads the packs.
         let fetching = point.starts_with("fetch-");
         if fetching {
-            let out = reader
-                .clone()
-                .with_env("PODS_TEST_CRASH_AT", point)
-                .run(&["pull", "p@1"]);
-            assert!(
-                killed(&out),
-                "pull did not reach crash point {point}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let out = reader.clone().with_env("PODS_TEST_CRASH_AT", point).run(&["pull", "p@1"]);
+            assert!(killed(&out), "pull did not reach crash point {point}: {}", String::from_utf8_lossy(&out.stderr));
         }
         reader.ok(&["pull", "p@1"]);
         assert_same_folder(&v1, &target);
         if !fetching {
-            let out = reader
-                .clone()
-                .with_env("PODS_TEST_CRASH_AT", point)
-                .run(&["pull", "p"]);
-            assert!(
-                killed(&out),
-                "pull did not reach crash point {point}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let out = reader.clone().with_env("PODS_TEST_CRASH_AT", point).run(&["pull", "p"]);
+            assert!(killed(&out), "pull did not reach crash point {point}: {}", String::from_utf8_lossy(&out.stderr));
             // Every file is whole: either as in version 1 or as in version 2.
             for (path, entry) in listing(&target) {
                 let rel = String::from_utf8(path).expect("utf-8");
                 if let (Listed::File { content, .. }, false) = (entry, rel.contains(".pods-tmp-")) {
                     let old = std::fs::read(v1.join(&rel)).ok().map(|b| blake3::hash(&b));
                     let new = std::fs::read(v2.join(&rel)).ok().map(|b| blake3::hash(&b));
-                    assert!(
-                        Some(content) == old || Some(content) == new,
-                        "torn file {rel} after a crash at {point}"
-                    );
+                    assert!(Some(content) == old || Some(content) == new, "torn file {rel} after a crash at {point}");
                 }
             }
         }

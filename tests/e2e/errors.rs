@@ -7,31 +7,18 @@ fn data_dir_unset_missing_or_not_a_folder() {
     let sandbox = Sandbox::new();
     let a = sandbox.folder("a");
     let pods = sandbox.pods("home", &a);
-    let out = pods
-        .command(&["push", "p"])
-        .env_remove("DATA_DIR")
-        .output()
-        .expect("run");
+    let out = pods.command(&["push", "p"]).env_remove("DATA_DIR").output().expect("run");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("DATA_DIR") && err.contains("--data-dir"),
-        "{err}"
-    );
+    assert!(!out.status.success() && err.contains("DATA_DIR") && err.contains("--data-dir"), "{err}");
 
     let missing = sandbox.pods("home", &sandbox.path("nope"));
     let err = missing.fails(&["push", "p"]);
-    assert!(
-        err.contains("does not exist") && err.contains("mkdir"),
-        "{err}"
-    );
+    assert!(err.contains("does not exist") && err.contains("mkdir"), "{err}");
 
     std::fs::write(sandbox.path("file"), b"x").expect("write");
     let file = sandbox.pods("home", &sandbox.path("file"));
     assert!(file.fails(&["push", "p"]).contains("is not a folder"));
-    assert!(
-        !sandbox.path("home/pods.json").exists(),
-        "a failed push defined a pod"
-    );
+    assert!(!sandbox.path("home/pods.json").exists(), "a failed push defined a pod");
 }
 
 #[test]
@@ -41,18 +28,12 @@ fn unknown_pod_and_version() {
     std::fs::write(a.join("f"), b"x").expect("write");
     let pods = sandbox.pods("home", &a);
     let err = pods.fails(&["pull", "nosuch"]);
-    assert!(
-        err.contains("unknown pod 'nosuch'") && err.contains("none yet"),
-        "{err}"
-    );
+    assert!(err.contains("unknown pod 'nosuch'") && err.contains("none yet"), "{err}");
     pods.ok(&["push", "real"]);
     let err = pods.fails(&["pull", "nosuch"]);
     assert!(err.contains("Known pods: real"), "{err}");
     let err = pods.fails(&["pull", "real@7"]);
-    assert!(
-        err.contains("no version 7") && err.contains("latest is 1"),
-        "{err}"
-    );
+    assert!(err.contains("no version 7") && err.contains("latest is 1"), "{err}");
     let err = pods.fails(&["create", "bad/name"]);
     assert!(err.contains("not a valid pod name"), "{err}");
     assert_eq!(std::fs::read(a.join("f")).expect("read"), b"x");
@@ -66,11 +47,7 @@ fn unreachable_remote_passes_on_what_git_said() {
     let pods = sandbox.pods("home", &a);
     pods.ok(&["create", "p", "--url", "/nonexistent/repo.git"]);
     let err = pods.fails(&["push", "p"]);
-    assert!(
-        err.contains("/nonexistent/repo.git")
-            && err.contains("does not appear to be a git repository"),
-        "{err}"
-    );
+    assert!(err.contains("/nonexistent/repo.git") && err.contains("does not appear to be a git repository"), "{err}");
 }
 
 #[test]
@@ -91,15 +68,8 @@ fn remote_moved_since_last_pull() {
     let head = git(&["--git-dir", url, "rev-parse", "p"]);
     std::fs::write(b.join("g"), b"bob's").expect("write");
     let err = bob.fails(&["push", "p"]);
-    assert!(
-        err.contains("version 2") && err.contains("pods pull p"),
-        "{err}"
-    );
-    assert_eq!(
-        git(&["--git-dir", url, "rev-parse", "p"]),
-        head,
-        "the remote changed"
-    );
+    assert!(err.contains("version 2") && err.contains("pods pull p"), "{err}");
+    assert_eq!(git(&["--git-dir", url, "rev-parse", "p"]), head, "the remote changed");
     // Pulling merges Alice's change with Bob's new file; then Bob can push.
     bob.ok(&["pull", "p"]);
     assert_eq!(std::fs::read(b.join("f")).expect("read"), b"two");
@@ -116,37 +86,12 @@ fn a_branch_that_is_not_a_pod() {
     git(&["-C", w, "init", "--quiet", "-b", "main"]);
     std::fs::write(work.join("README"), b"code").expect("write");
     git(&["-C", w, "add", "README"]);
-    git(&[
-        "-C",
-        w,
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@t",
-        "commit",
-        "--quiet",
-        "-m",
-        "code",
-    ]);
-    git(&[
-        "-C",
-        w,
-        "push",
-        "--quiet",
-        remote.to_str().expect("utf-8"),
-        "main",
-    ]);
+    git(&["-C", w, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "code"]);
+    git(&["-C", w, "push", "--quiet", remote.to_str().expect("utf-8"), "main"]);
     let a = sandbox.folder("a");
     std::fs::write(a.join("keep"), b"mine").expect("write");
     let pods = sandbox.pods("home", &a);
-    pods.ok(&[
-        "create",
-        "code",
-        "--url",
-        remote.to_str().expect("utf-8"),
-        "--branch",
-        "main",
-    ]);
+    pods.ok(&["create", "code", "--url", remote.to_str().expect("utf-8"), "--branch", "main"]);
     let err = pods.fails(&["pull", "code"]);
     assert!(err.contains("is not a pod"), "{err}");
     let err = pods.fails(&["push", "code"]);

@@ -7,9 +7,8 @@ fn unchanged_push_adds_nothing_and_small_change_adds_little() {
     let sandbox = Sandbox::new();
     let remote = sandbox.bare_remote("remote.git");
     let a = sandbox.folder("a");
-    let mut entries: Vec<(Vec<u8>, Vec<u8>)> = (0..40)
-        .map(|i| (format!("blob{i}").into_bytes(), noise(256 << 10, i)))
-        .collect();
+    let mut entries: Vec<(Vec<u8>, Vec<u8>)> =
+        (0..40).map(|i| (format!("blob{i}").into_bytes(), noise(256 << 10, i))).collect();
     entries.push((b"db.sqlite".to_vec(), noise(8 << 20, 99)));
     for (name, content) in &entries {
         std::fs::write(a.join(std::str::from_utf8(name).expect("utf-8")), content).expect("write");
@@ -18,27 +17,13 @@ fn unchanged_push_adds_nothing_and_small_change_adds_little() {
     pods.ok(&["create", "p", "--url", remote.to_str().expect("utf-8")]);
     pods.ok(&["push", "p"]);
     let first = remote_packs(&remote, "p");
-    let head = git(&[
-        "--git-dir",
-        remote.to_str().expect("utf-8"),
-        "rev-parse",
-        "p",
-    ]);
+    let head = git(&["--git-dir", remote.to_str().expect("utf-8"), "rev-parse", "p"]);
 
     let again = pods.json(&["push", "p"]);
     assert_eq!(again["up_to_date"], true);
+    assert_eq!(remote_packs(&remote, "p"), first, "an unchanged push changed the packs");
     assert_eq!(
-        remote_packs(&remote, "p"),
-        first,
-        "an unchanged push changed the packs"
-    );
-    assert_eq!(
-        git(&[
-            "--git-dir",
-            remote.to_str().expect("utf-8"),
-            "rev-parse",
-            "p"
-        ]),
+        git(&["--git-dir", remote.to_str().expect("utf-8"), "rev-parse", "p"]),
         head,
         "an unchanged push made a commit"
     );
@@ -50,27 +35,11 @@ fn unchanged_push_adds_nothing_and_small_change_adds_little() {
     let pushed = pods.json(&["push", "p"]);
     assert_eq!(pushed["version"], 2);
     let second = remote_packs(&remote, "p");
-    let added: u64 = second
-        .iter()
-        .filter(|(k, _)| !first.contains_key(*k))
-        .map(|(_, v)| v)
-        .sum();
-    assert!(
-        first.keys().all(|k| second.contains_key(k)),
-        "old packs must stay"
-    );
+    let added: u64 = second.iter().filter(|(k, _)| !first.contains_key(*k)).map(|(_, v)| v).sum();
+    assert!(first.keys().all(|k| second.contains_key(k)), "old packs must stay");
     // The changed region touches at most 3 chunks of at most 256 KiB (noise does not compress).
-    assert!(
-        added > 0 && added <= 3 * (256 << 10) + 4096,
-        "a 64 KiB change added {added} bytes of packs"
-    );
-    git(&[
-        "--git-dir",
-        remote.to_str().expect("utf-8"),
-        "fsck",
-        "--strict",
-        "--no-progress",
-    ]);
+    assert!(added > 0 && added <= 3 * (256 << 10) + 4096, "a 64 KiB change added {added} bytes of packs");
+    git(&["--git-dir", remote.to_str().expect("utf-8"), "fsck", "--strict", "--no-progress"]);
 }
 
 #[test]
@@ -82,27 +51,16 @@ fn identical_data_in_two_pods_is_stored_once() {
     sandbox.pods("home", &a).ok(&["push", "one"]);
     let store = sandbox.path("home/store/packs");
     let size = |dir: &std::path::Path| -> u64 {
-        std::fs::read_dir(dir)
-            .expect("packs")
-            .map(|e| e.expect("entry").metadata().expect("meta").len())
-            .sum()
+        std::fs::read_dir(dir).expect("packs").map(|e| e.expect("entry").metadata().expect("meta").len()).sum()
     };
     let before = size(&store);
     let pushed = sandbox.pods("home", &b).json(&["push", "two"]);
-    assert!(
-        size(&store) < before + 4096,
-        "the second pod stored its data again"
-    );
+    assert!(size(&store) < before + 4096, "the second pod stored its data again");
     // The second pod's branch still holds every pack it needs.
     assert!(pushed["packs_sent"].as_u64().expect("number") >= 1);
     let c = sandbox.folder("c");
     let other = sandbox.pods("home-c", &c);
-    other.ok(&[
-        "create",
-        "two",
-        "--url",
-        sandbox.path("home/remote.git").to_str().expect("utf-8"),
-    ]);
+    other.ok(&["create", "two", "--url", sandbox.path("home/remote.git").to_str().expect("utf-8")]);
     other.ok(&["pull", "two"]);
     assert_same_folder(&b, &c);
 }

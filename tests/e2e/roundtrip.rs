@@ -8,10 +8,7 @@ fn sample_folder(root: &Path) {
     build(
         root,
         &[
-            (
-                b"state/queue.json",
-                Spec::File(b"{\"messages\": []}", 0o644),
-            ),
+            (b"state/queue.json", Spec::File(b"{\"messages\": []}", 0o644)),
             (b"state/run.sh", Spec::File(b"#!/bin/sh\necho hi\n", 0o755)),
             (b"state/secret", Spec::File(b"s3cr3t", 0o600)),
             (b"state/read-only", Spec::File(b"frozen", 0o444)),
@@ -52,31 +49,15 @@ fn round_trip(url_of: impl Fn(&Path) -> String, env: &[(&str, &str)]) {
     bob.ok(&["pull", "shared"]);
     assert_same_folder(&a, &b);
     // The remote is a valid git repository that plain git can check and clone.
-    git(&[
-        "--git-dir",
-        remote.to_str().expect("utf-8"),
-        "fsck",
-        "--strict",
-        "--no-progress",
-    ]);
+    git(&["--git-dir", remote.to_str().expect("utf-8"), "fsck", "--strict", "--no-progress"]);
     let clone = sandbox.path("clone");
-    git(&[
-        "clone",
-        "--quiet",
-        "--branch",
-        "shared",
-        remote.to_str().expect("utf-8"),
-        clone.to_str().expect("utf-8"),
-    ]);
+    git(&["clone", "--quiet", "--branch", "shared", remote.to_str().expect("utf-8"), clone.to_str().expect("utf-8")]);
     assert!(clone.join("POD").exists() && clone.join("versions/0000000001").exists());
 
     // A change on Bob's side travels back to Alice.
     std::fs::write(b.join("state/queue.json"), b"{\"messages\": [1]}").expect("edit");
     std::fs::remove_file(b.join("state/secret")).expect("remove");
-    assert_eq!(
-        bob.json(&["push", "shared", "-m", "from bob"])["version"],
-        2
-    );
+    assert_eq!(bob.json(&["push", "shared", "-m", "from bob"])["version"], 2);
     alice.ok(&["pull", "shared"]);
     assert_same_folder(&a, &b);
     let versions = alice.json(&["versions", "shared"]);
@@ -108,20 +89,14 @@ fn embedded_default_remote_needs_no_setup() {
     sample_folder(&a);
     let alice = sandbox.pods("home", &a);
     let out = alice.ok(&["push", "mypod"]);
-    assert!(
-        out.contains("created it on the embedded default remote"),
-        "{out}"
-    );
+    assert!(out.contains("created it on the embedded default remote"), "{out}");
     // Pull an older version into a second folder of the same home.
     std::fs::write(a.join("state/queue.json"), b"v2").expect("edit");
     alice.ok(&["push", "mypod"]);
     let b = sandbox.folder("b");
     let bob = sandbox.pods("home", &b);
     bob.ok(&["pull", "mypod@1"]);
-    assert_eq!(
-        std::fs::read(b.join("state/queue.json")).expect("read"),
-        b"{\"messages\": []}"
-    );
+    assert_eq!(std::fs::read(b.join("state/queue.json")).expect("read"), b"{\"messages\": []}");
     bob.ok(&["pull", "mypod"]);
     assert_same_folder(&a, &b);
     let list = alice.json(&["list"]);
@@ -136,24 +111,12 @@ fn overwrite_makes_the_folder_exactly_the_version() {
     sample_folder(&a);
     let alice = sandbox.pods("home", &a);
     alice.ok(&["push", "p"]);
-    build(
-        &b,
-        &[
-            (b"stray/file", Spec::File(b"x", 0o644)),
-            (b"state/queue.json", Spec::File(b"mine", 0o644)),
-        ],
-    );
+    build(&b, &[(b"stray/file", Spec::File(b"x", 0o644)), (b"state/queue.json", Spec::File(b"mine", 0o644))]);
     let bob = sandbox.pods("home", &b);
     // Without a base, a path on both sides with different content is a conflict.
     let err = bob.fails(&["pull", "p"]);
-    assert!(
-        err.contains("state/queue.json") && err.contains("--prefer theirs"),
-        "{err}"
-    );
-    assert_eq!(
-        std::fs::read(b.join("state/queue.json")).expect("untouched"),
-        b"mine"
-    );
+    assert!(err.contains("state/queue.json") && err.contains("--prefer theirs"), "{err}");
+    assert_eq!(std::fs::read(b.join("state/queue.json")).expect("untouched"), b"mine");
     bob.ok(&["pull", "p", "--strategy", "overwrite"]);
     assert_same_folder(&a, &b);
 }

@@ -16,9 +16,7 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn new() -> Sandbox {
-        Sandbox {
-            dir: tempfile::tempdir().expect("temp dir"),
-        }
+        Sandbox { dir: tempfile::tempdir().expect("temp dir") }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -41,11 +39,7 @@ impl Sandbox {
 
     /// A `pods` invocation with this home and data folder.
     pub fn pods(&self, home: &str, data: &Path) -> Pods {
-        Pods {
-            home: self.path(home),
-            data: data.to_path_buf(),
-            env: Vec::new(),
-        }
+        Pods { home: self.path(home), data: data.to_path_buf(), env: Vec::new() }
     }
 }
 
@@ -113,11 +107,7 @@ impl Pods {
 
 pub fn git(args: &[&str]) -> String {
     let out = Command::new("git").args(args).output().expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -165,19 +155,9 @@ pub fn noise(len: usize, mut seed: u64) -> Vec<u8> {
 /// Everything pods keeps about one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Listed {
-    File {
-        mode: u32,
-        mtime_ns: i64,
-        content: blake3::Hash,
-        size: u64,
-    },
-    Dir {
-        mode: u32,
-        mtime_ns: i64,
-    },
-    Symlink {
-        target: Vec<u8>,
-    },
+    File { mode: u32, mtime_ns: i64, content: blake3::Hash, size: u64 },
+    Dir { mode: u32, mtime_ns: i64 },
+    Symlink { target: Vec<u8> },
 }
 
 /// Every entry below `root` (not `root` itself), by relative path bytes.
@@ -191,35 +171,17 @@ fn walk(dir: &Path, rel: &[u8], out: &mut BTreeMap<Vec<u8>, Listed>) {
     for entry in fs::read_dir(dir).expect("read dir") {
         let entry = entry.expect("entry");
         let name = entry.file_name();
-        let child_rel = if rel.is_empty() {
-            name.as_bytes().to_vec()
-        } else {
-            [rel, b"/", name.as_bytes()].concat()
-        };
+        let child_rel = if rel.is_empty() { name.as_bytes().to_vec() } else { [rel, b"/", name.as_bytes()].concat() };
         let meta = fs::symlink_metadata(entry.path()).expect("stat");
         let mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
         let listed = if meta.file_type().is_symlink() {
-            Listed::Symlink {
-                target: fs::read_link(entry.path())
-                    .expect("readlink")
-                    .as_os_str()
-                    .as_bytes()
-                    .to_vec(),
-            }
+            Listed::Symlink { target: fs::read_link(entry.path()).expect("readlink").as_os_str().as_bytes().to_vec() }
         } else if meta.is_dir() {
             walk(&entry.path(), &child_rel, out);
-            Listed::Dir {
-                mode: meta.mode() & 0o7777,
-                mtime_ns,
-            }
+            Listed::Dir { mode: meta.mode() & 0o7777, mtime_ns }
         } else {
             let content = blake3::hash(&fs::read(entry.path()).expect("read"));
-            Listed::File {
-                mode: meta.mode() & 0o7777,
-                mtime_ns,
-                content,
-                size: meta.len(),
-            }
+            Listed::File { mode: meta.mode() & 0o7777, mtime_ns, content, size: meta.len() }
         };
         out.insert(child_rel, listed);
     }
@@ -229,48 +191,21 @@ fn walk(dir: &Path, rel: &[u8], out: &mut BTreeMap<Vec<u8>, Listed>) {
 /// files and directories, symlink targets, empty directories, odd names.
 pub fn assert_same_folder(a: &Path, b: &Path) {
     let (la, lb) = (listing(a), listing(b));
-    let names = |l: &BTreeMap<Vec<u8>, Listed>| {
-        l.keys()
-            .map(|k| String::from_utf8_lossy(k).into_owned())
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(
-        names(&la),
-        names(&lb),
-        "different paths in {} and {}",
-        a.display(),
-        b.display()
-    );
+    let names =
+        |l: &BTreeMap<Vec<u8>, Listed>| l.keys().map(|k| String::from_utf8_lossy(k).into_owned()).collect::<Vec<_>>();
+    assert_eq!(names(&la), names(&lb), "different paths in {} and {}", a.display(), b.display());
     for (path, entry) in &la {
-        assert_eq!(
-            Some(entry),
-            lb.get(path),
-            "entry {} differs",
-            String::from_utf8_lossy(path)
-        );
+        assert_eq!(Some(entry), lb.get(path), "entry {} differs", String::from_utf8_lossy(path));
     }
 }
 
 /// Files under a remote branch's `packs/`, with sizes, read with plain git.
 pub fn remote_packs(remote: &Path, branch: &str) -> BTreeMap<String, u64> {
-    let out = git(&[
-        "--git-dir",
-        remote.to_str().expect("utf-8"),
-        "ls-tree",
-        "-r",
-        "-l",
-        branch,
-        "packs/",
-    ]);
+    let out = git(&["--git-dir", remote.to_str().expect("utf-8"), "ls-tree", "-r", "-l", branch, "packs/"]);
     out.lines()
         .map(|line| {
             let (meta, path) = line.split_once('\t').expect("ls-tree line");
-            let size = meta
-                .split_whitespace()
-                .nth(3)
-                .expect("size")
-                .parse()
-                .expect("number");
+            let size = meta.split_whitespace().nth(3).expect("size").parse().expect("number");
             (path.to_string(), size)
         })
         .collect()
@@ -332,22 +267,11 @@ impl Sshd {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        Sshd {
-            child,
-            port,
-            ssh_command,
-            user,
-            _dir: dir,
-        }
+        Sshd { child, port, ssh_command, user, _dir: dir }
     }
 
     pub fn url(&self, path: &Path) -> String {
-        format!(
-            "ssh://{}@127.0.0.1:{}{}",
-            self.user,
-            self.port,
-            path.display()
-        )
+        format!("ssh://{}@127.0.0.1:{}{}", self.user, self.port, path.display())
     }
 }
 
@@ -359,9 +283,5 @@ impl Drop for Sshd {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }

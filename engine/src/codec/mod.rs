@@ -16,10 +16,7 @@ pub struct DecodeError {
 
 impl DecodeError {
     pub(crate) fn new(what: &'static str, why: impl Into<String>) -> Self {
-        Self {
-            what,
-            why: why.into(),
-        }
+        Self { what, why: why.into() }
     }
 }
 
@@ -33,29 +30,20 @@ pub(crate) fn postcard_exact<'a, T: serde::Deserialize<'a>>(
     what: &'static str,
     bytes: &'a [u8],
 ) -> Result<T, DecodeError> {
-    let (value, rest) =
-        postcard::take_from_bytes(bytes).map_err(|e| DecodeError::new(what, e.to_string()))?;
+    let (value, rest) = postcard::take_from_bytes(bytes).map_err(|e| DecodeError::new(what, e.to_string()))?;
     if !rest.is_empty() {
-        return Err(DecodeError::new(
-            what,
-            format!("{} trailing bytes", rest.len()),
-        ));
+        return Err(DecodeError::new(what, format!("{} trailing bytes", rest.len())));
     }
     Ok(value)
 }
 
 /// Splits off the leading format-version byte of a record and checks it.
-pub(crate) fn versioned<'a>(
-    what: &'static str,
-    bytes: &'a [u8],
-    expected: u8,
-) -> Result<&'a [u8], DecodeError> {
+pub(crate) fn versioned<'a>(what: &'static str, bytes: &'a [u8], expected: u8) -> Result<&'a [u8], DecodeError> {
     match bytes.split_first() {
         Some((&v, body)) if v == expected => Ok(body),
-        Some((&v, _)) => Err(DecodeError::new(
-            what,
-            format!("format version {v}, this pods reads version {expected}: upgrade pods"),
-        )),
+        Some((&v, _)) => {
+            Err(DecodeError::new(what, format!("format version {v}, this pods reads version {expected}: upgrade pods")))
+        }
         None => Err(DecodeError::new(what, "empty")),
     }
 }

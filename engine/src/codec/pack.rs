@@ -58,10 +58,7 @@ pub fn decode_header(bytes: &[u8]) -> Result<(), DecodeError> {
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
     if version != FORMAT_VERSION {
-        return Err(DecodeError::new(
-            what,
-            format!("pack format {version}, this pods reads {FORMAT_VERSION}"),
-        ));
+        return Err(DecodeError::new(what, format!("pack format {version}, this pods reads {FORMAT_VERSION}")));
     }
     if bytes[12..16] != [0, 0, 0, 0] {
         return Err(DecodeError::new(what, "reserved bytes are not zero"));
@@ -83,10 +80,7 @@ pub fn encode_entry(entry: &PackEntry, out: &mut Vec<u8>) {
 pub fn decode_entry(bytes: &[u8]) -> Result<PackEntry, DecodeError> {
     let what = "pack index entry";
     if bytes.len() != ENTRY_LEN {
-        return Err(DecodeError::new(
-            what,
-            format!("{} bytes, expected {ENTRY_LEN}", bytes.len()),
-        ));
+        return Err(DecodeError::new(what, format!("{} bytes, expected {ENTRY_LEN}", bytes.len())));
     }
     let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
     let kind = match bytes[32] {
@@ -111,16 +105,10 @@ pub fn decode_entry(bytes: &[u8]) -> Result<PackEntry, DecodeError> {
         offset: u64::from_le_bytes(bytes[44..52].try_into().expect("8 bytes")),
     };
     if entry.raw_len > MAX_BLOB_LEN {
-        return Err(DecodeError::new(
-            what,
-            format!("blob of {} bytes exceeds the limit", entry.raw_len),
-        ));
+        return Err(DecodeError::new(what, format!("blob of {} bytes exceeds the limit", entry.raw_len)));
     }
     if entry.compression == Compression::None && entry.stored_len != entry.raw_len {
-        return Err(DecodeError::new(
-            what,
-            "uncompressed blob with stored length != raw length",
-        ));
+        return Err(DecodeError::new(what, "uncompressed blob with stored length != raw length"));
     }
     Ok(entry)
 }
@@ -152,10 +140,7 @@ pub fn decode_footer(bytes: &[u8], pack_len: u64) -> Result<Footer, DecodeError>
         return Err(DecodeError::new(what, "pack too short"));
     }
     if &bytes[16..24] != FOOTER_MAGIC {
-        return Err(DecodeError::new(
-            what,
-            "bad magic (truncated or not a pods pack)",
-        ));
+        return Err(DecodeError::new(what, "bad magic (truncated or not a pods pack)"));
     }
     if bytes[12..16] != [0, 0, 0, 0] {
         return Err(DecodeError::new(what, "reserved bytes are not zero"));
@@ -166,16 +151,10 @@ pub fn decode_footer(bytes: &[u8], pack_len: u64) -> Result<Footer, DecodeError>
     };
     let trailer_len = footer.count as u64 * ENTRY_LEN as u64;
     if footer.trailer_offset < HEADER_LEN as u64
-        || footer
-            .trailer_offset
-            .checked_add(trailer_len)
-            .and_then(|end| end.checked_add(FOOTER_LEN as u64))
+        || footer.trailer_offset.checked_add(trailer_len).and_then(|end| end.checked_add(FOOTER_LEN as u64))
             != Some(pack_len)
     {
-        return Err(DecodeError::new(
-            what,
-            "trailer offset and entry count do not match the pack length",
-        ));
+        return Err(DecodeError::new(what, "trailer offset and entry count do not match the pack length"));
     }
     Ok(footer)
 }
@@ -185,10 +164,7 @@ pub fn decode_footer(bytes: &[u8], pack_len: u64) -> Result<Footer, DecodeError>
 pub fn decode_trailer(bytes: &[u8], footer: Footer) -> Result<Vec<PackEntry>, DecodeError> {
     let what = "pack index";
     if bytes.len() as u64 != footer.count as u64 * ENTRY_LEN as u64 {
-        return Err(DecodeError::new(
-            what,
-            "length does not match the entry count",
-        ));
+        return Err(DecodeError::new(what, "length does not match the entry count"));
     }
     let mut entries = Vec::with_capacity(footer.count as usize);
     let mut next_free = HEADER_LEN as u64;
@@ -197,10 +173,7 @@ pub fn decode_trailer(bytes: &[u8], footer: Footer) -> Result<Vec<PackEntry>, De
         let entry = decode_entry(raw)?;
         let end = entry.offset.checked_add(entry.stored_len as u64);
         if entry.offset < next_free || end.is_none_or(|end| end > footer.trailer_offset) {
-            return Err(DecodeError::new(
-                what,
-                "blob outside the blob area or overlapping another",
-            ));
+            return Err(DecodeError::new(what, "blob outside the blob area or overlapping another"));
         }
         if !seen.insert(entry.id) {
             return Err(DecodeError::new(what, "the same blob id appears twice"));
@@ -280,10 +253,7 @@ mod tests {
     fn rejects_truncation_and_garbage() {
         let pack = sample();
         for cut in 0..pack.len() {
-            assert!(
-                decode_pack_index(&pack[..cut]).is_err(),
-                "accepted a pack cut at {cut}"
-            );
+            assert!(decode_pack_index(&pack[..cut]).is_err(), "accepted a pack cut at {cut}");
         }
         let mut bad = pack.clone();
         let n = bad.len();

@@ -81,10 +81,7 @@ impl Tree {
                 return bad(why);
             }
             if previous.is_some_and(|p| p >= name) {
-                return bad(format!(
-                    "entries not sorted or duplicated at {:?}",
-                    String::from_utf8_lossy(name)
-                ));
+                return bad(format!("entries not sorted or duplicated at {:?}", String::from_utf8_lossy(name)));
             }
             previous = Some(name);
             if entry.mode > 0o7777 {
@@ -100,10 +97,7 @@ impl Tree {
     }
 
     pub fn get(&self, name: &[u8]) -> Option<&Entry> {
-        self.entries
-            .binary_search_by(|e| e.name.as_slice().cmp(name))
-            .ok()
-            .map(|i| &self.entries[i])
+        self.entries.binary_search_by(|e| e.name.as_slice().cmp(name)).ok().map(|i| &self.entries[i])
     }
 }
 
@@ -116,10 +110,7 @@ pub fn check_name(name: &[u8]) -> Result<(), String> {
         return Err(format!("entry named {:?}", String::from_utf8_lossy(name)));
     }
     if name.contains(&b'/') || name.contains(&0) {
-        return Err(format!(
-            "entry name {:?} contains '/' or NUL",
-            String::from_utf8_lossy(name)
-        ));
+        return Err(format!("entry name {:?} contains '/' or NUL", String::from_utf8_lossy(name)));
     }
     Ok(())
 }
@@ -129,25 +120,14 @@ mod tests {
     use super::*;
 
     fn entry(name: &[u8], node: Node) -> Entry {
-        Entry {
-            name: name.to_vec(),
-            mode: 0o644,
-            mtime_ns: 1_700_000_000_000_000_000,
-            node,
-        }
+        Entry { name: name.to_vec(), mode: 0o644, mtime_ns: 1_700_000_000_000_000_000, node }
     }
 
     #[test]
     fn round_trip() {
         let tree = Tree {
             entries: vec![
-                entry(
-                    b"a",
-                    Node::File {
-                        size: 5,
-                        chunks: vec![ChunkId::of(b"hello")],
-                    },
-                ),
+                entry(b"a", Node::File { size: 5, chunks: vec![ChunkId::of(b"hello")] }),
                 entry(b"b\xff", Node::Symlink(ByteBuf::from(b"../x".to_vec()))),
                 entry(b"c", Node::Dir(TreeId::of(b""))),
             ],
@@ -164,10 +144,7 @@ mod tests {
                 name: b"a".to_vec(),
                 mode: 0o644,
                 mtime_ns: 1_000_000_000,
-                node: Node::File {
-                    size: 0,
-                    chunks: vec![],
-                },
+                node: Node::File { size: 0, chunks: vec![] },
             }],
         };
         assert_eq!(hex::encode(tree.encode()), "01010161a40380a8d6b907000000");
@@ -176,17 +153,11 @@ mod tests {
     #[test]
     fn rejects_unsafe_names() {
         for name in [&b""[..], b".", b"..", b"a/b", b"/etc", b"a\0"] {
-            let tree = Tree {
-                entries: vec![entry(name, Node::Dir(TreeId::of(b"")))],
-            };
+            let tree = Tree { entries: vec![entry(name, Node::Dir(TreeId::of(b"")))] };
             assert!(Tree::decode(&tree.encode()).is_err(), "accepted {name:?}");
         }
-        let dup = Tree {
-            entries: vec![
-                entry(b"x", Node::Dir(TreeId::of(b""))),
-                entry(b"x", Node::Dir(TreeId::of(b""))),
-            ],
-        };
+        let dup =
+            Tree { entries: vec![entry(b"x", Node::Dir(TreeId::of(b""))), entry(b"x", Node::Dir(TreeId::of(b"")))] };
         assert!(Tree::decode(&dup.encode()).is_err());
     }
 }

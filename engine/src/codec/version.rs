@@ -63,12 +63,7 @@ mod tests {
             time_ns: 0,
             author: "a".into(),
             message: "m".into(),
-            stats: Stats {
-                files: 1,
-                dirs: 1,
-                symlinks: 0,
-                bytes: 5,
-            },
+            stats: Stats { files: 1, dirs: 1, symlinks: 0, bytes: 5 },
         };
         let bytes = version.encode();
         assert_eq!(Version::decode(&bytes).expect("valid"), version);

@@ -5,19 +5,19 @@ mod pods;
 mod pull;
 mod push;
 mod reset;
+mod undo;
 
 use std::path::{Path, PathBuf};
 
-pub use pods::{
-    create_pod, delete_pod, list_pods, remote_add, remote_remove, versions, PodInfo, RemotePod,
-};
-pub use pull::{pull, PullOptions, PullOutcome};
+pub use pods::{create_pod, delete_pod, list_pods, remote_add, remote_remove, versions, PodInfo, RemotePod};
+pub use pull::{plan, pull, Planned, PullOptions, PullOutcome};
 pub use push::{push, PushOptions, PushOutcome};
 pub use reset::reset;
+pub use undo::{undo, UndoOutcome};
 
 use crate::error::{Error, Result};
 use crate::filecache::FilesCache;
-use crate::home::{Home, PodConfig};
+use crate::home::{Backup, FolderState, Home, PodConfig};
 use crate::progress::{Interrupt, Progress};
 use crate::snapshot::{self, Snapshot};
 use crate::store::Store;
@@ -38,10 +38,7 @@ pub fn check_data_dir(data_dir: Option<&Path>) -> Result<PathBuf> {
     };
     match std::fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => dir.canonicalize().map_err(Error::io("resolving", dir)),
-        Ok(_) => Err(Error::DataDir(format!(
-            "{} is not a folder: point DATA_DIR at a folder",
-            dir.display()
-        ))),
+        Ok(_) => Err(Error::DataDir(format!("{} is not a folder: point DATA_DIR at a folder", dir.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::DataDir(format!(
             "{} does not exist: create it (mkdir -p {}) or fix DATA_DIR",
             dir.display(),
@@ -56,37 +53,20 @@ pub fn find_pod(home: &Home, name: &str) -> Result<PodConfig> {
     let pods = home.pods()?;
     pods.get(name).cloned().ok_or_else(|| Error::UnknownPod {
         name: name.to_string(),
-        known: if pods.is_empty() {
-            "none yet".into()
-        } else {
-            pods.keys().cloned().collect::<Vec<_>>().join(", ")
-        },
+        known: if pods.is_empty() { "none yet".into() } else { pods.keys().cloned().collect::<Vec<_>>().join(", ") },
     })
 }
 
 /// Snapshots the folder with its files cache; returns the snapshot (with the new cache).
-fn snapshot_folder(
-    env: &Env,
-    store: &Store,
-    data_dir: &Path,
-    remove_leftovers: bool,
-) -> Result<Snapshot> {
+fn snapshot_folder(env: &Env, store: &Store, data_dir: &Path, remove_leftovers: bool) -> Result<Snapshot> {
     let cache = FilesCache::load(&env.home.files_cache_path(data_dir)?)?;
-    let ctx = snapshot::Context {
-        store,
-        cache: &cache,
-        progress: env.progress,
-        interrupt: env.interrupt,
-        remove_leftovers,
-    };
+    let ctx =
+        snapshot::Context { store, cache: &cache, progress: env.progress, interrupt: env.interrupt, remove_leftovers };
     snapshot::snapshot(data_dir, &ctx)
 }
 
 pub(crate) fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }
 
 /// Who records a version: git's user.name/user.email if set, else the login name.
@@ -104,4 +84,13 @@ pub(crate) fn author() -> (String, String) {
     let name = git("user.name").unwrap_or_else(|| user.clone());
     let email = git("user.email").unwrap_or_else(|| format!("{user}@localhost"));
     (name, email)
+}
+
+/// Adds a backup to the folder's state (saved), dropping the oldest beyond the setting.
+pub(crate) fn record_backup(home: &Home, state: &mut FolderState, backup: Backup) -> Result<()> {
+    let keep = home.settings()?.keep_backups.max(1);
+    state.backups.push(backup);
+    let excess = state.backups.len().saturating_sub(keep);
+    state.backups.drain(..excess);
+    home.save_folder_state(state)
 }

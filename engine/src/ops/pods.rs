@@ -12,6 +12,7 @@ pub fn create_pod(
     name: &str,
     url: Option<&str>,
     branch: Option<&str>,
+    exec: Option<&str>,
 ) -> Result<PodConfig> {
     check_pod_name(name)?;
     let branch = branch.unwrap_or(name);
@@ -25,16 +26,9 @@ pub fn create_pod(
     }
     let url = match url {
         None => home.default_remote_url(),
-        Some(url) => home
-            .remotes()?
-            .get(url)
-            .cloned()
-            .unwrap_or_else(|| url.to_string()),
+        Some(url) => home.remotes()?.get(url).cloned().unwrap_or_else(|| url.to_string()),
     };
-    let pod = PodConfig {
-        url,
-        branch: branch.to_string(),
-    };
+    let pod = PodConfig { url, branch: branch.to_string(), exec: exec.map(str::to_string) };
     pods.insert(name.to_string(), pod.clone());
     home.save_pods(&pods)?;
     Ok(pod)
@@ -43,10 +37,7 @@ pub fn create_pod(
 /// Forgets a pod; with `on_remote`, also deletes its branch on the remote.
 pub fn delete_pod(env: &Env, name: &str, on_remote: bool) -> Result<PodConfig> {
     let pod = find_pod(env.home, name)?;
-    let _lock = env.home.lock(|| {
-        env.progress
-            .warn("another pods command is using POD_HOME; waiting for it")
-    })?;
+    let _lock = env.home.lock(|| env.progress.warn("another pods command is using POD_HOME; waiting for it"))?;
     if on_remote {
         env.home.remote(&pod.url)?.delete_branch(&pod.branch)?;
     }
@@ -97,11 +88,7 @@ pub fn list_pods(home: &Home, remote: Option<&str>) -> Result<(Vec<PodInfo>, Vec
         };
         infos.push(PodInfo {
             name: name.clone(),
-            backend: if home.is_default_remote(&pod.url) {
-                "default"
-            } else {
-                "git"
-            },
+            backend: if home.is_default_remote(&pod.url) { "default" } else { "git" },
             url: pod.url.clone(),
             branch: pod.branch.clone(),
             size,
@@ -111,21 +98,10 @@ pub fn list_pods(home: &Home, remote: Option<&str>) -> Result<(Vec<PodInfo>, Vec
     }
     let mut found = Vec::new();
     if let Some(remote) = remote {
-        let url = home
-            .remotes()?
-            .get(remote)
-            .cloned()
-            .unwrap_or_else(|| remote.to_string());
+        let url = home.remotes()?.get(remote).cloned().unwrap_or_else(|| remote.to_string());
         for (branch, head) in home.remote(&url)?.list_branches()? {
-            let local_name = pods
-                .iter()
-                .find(|(_, p)| p.url == url && p.branch == branch)
-                .map(|(n, _)| n.clone());
-            found.push(RemotePod {
-                branch,
-                head: head.to_string(),
-                local_name,
-            });
+            let local_name = pods.iter().find(|(_, p)| p.url == url && p.branch == branch).map(|(n, _)| n.clone());
+            found.push(RemotePod { branch, head: head.to_string(), local_name });
         }
     }
     Ok((infos, found))
@@ -134,10 +110,7 @@ pub fn list_pods(home: &Home, remote: Option<&str>) -> Result<(Vec<PodInfo>, Vec
 /// The versions of a pod, after fetching what the remote gained.
 pub fn versions(env: &Env, name: &str) -> Result<Vec<Version>> {
     let pod = find_pod(env.home, name)?;
-    let _lock = env.home.lock(|| {
-        env.progress
-            .warn("another pods command is using POD_HOME; waiting for it")
-    })?;
+    let _lock = env.home.lock(|| env.progress.warn("another pods command is using POD_HOME; waiting for it"))?;
     let remote = env.home.remote(&pod.url)?;
     let store = env.home.store()?;
     let fetched = remote.fetch(&pod.branch, &store, env.progress)?;
@@ -153,9 +126,7 @@ pub fn remote_add(home: &Home, name: &str, url: &str) -> Result<()> {
     let _lock = home.lock(|| {})?;
     let mut remotes = home.remotes()?;
     if let Some(existing) = remotes.get(name) {
-        return Err(Error::Usage(format!(
-            "remote '{name}' already exists ({existing}): remove it first"
-        )));
+        return Err(Error::Usage(format!("remote '{name}' already exists ({existing}): remove it first")));
     }
     remotes.insert(name.to_string(), url.to_string());
     home.save_remotes(&remotes)
@@ -164,9 +135,9 @@ pub fn remote_add(home: &Home, name: &str, url: &str) -> Result<()> {
 pub fn remote_remove(home: &Home, name: &str) -> Result<String> {
     let _lock = home.lock(|| {})?;
     let mut remotes = home.remotes()?;
-    let url = remotes.remove(name).ok_or_else(|| {
-        Error::Usage(format!("no remote named '{name}' (see `pods remote list`)"))
-    })?;
+    let url = remotes
+        .remove(name)
+        .ok_or_else(|| Error::Usage(format!("no remote named '{name}' (see `pods remote list`)")))?;
     home.save_remotes(&remotes)?;
     Ok(url)
 }

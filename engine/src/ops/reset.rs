@@ -9,25 +9,19 @@ use crate::home::Backup;
 /// Returns how many top-level entries were removed.
 pub fn reset(env: &Env, data_dir: Option<&Path>) -> Result<usize> {
     let data_dir = check_data_dir(data_dir)?;
-    let _lock = env.home.lock(|| {
-        env.progress
-            .warn("another pods command is using POD_HOME; waiting for it")
-    })?;
+    let _lock = env.home.lock(|| env.progress.warn("another pods command is using POD_HOME; waiting for it"))?;
     let store = env.home.store()?;
     let mut state = env.home.folder_state(&data_dir)?;
     let snapshot = snapshot_folder(env, &store, &data_dir, false)?;
     store.flush()?;
     if !snapshot.stats_empty() {
-        state.backups.push(Backup {
+        let backup = Backup {
             time_ns: now_ns(),
             root: snapshot.root,
             reason: "before reset".into(),
-        });
-        let excess = state
-            .backups
-            .len()
-            .saturating_sub(super::pull::KEEP_BACKUPS);
-        state.backups.drain(..excess);
+            synced: state.synced.clone(),
+        };
+        super::record_backup(env.home, &mut state, backup)?;
     }
     // An empty folder has no base: the next pull starts afresh.
     state.synced = None;
@@ -37,11 +31,7 @@ pub fn reset(env: &Env, data_dir: Option<&Path>) -> Result<usize> {
         let entry = entry.map_err(Error::io("listing", &data_dir))?;
         let path = entry.path();
         let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        let result = if is_dir {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
+        let result = if is_dir { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
         result.map_err(Error::io("removing", &path))?;
         removed += 1;
     }

@@ -36,7 +36,8 @@ pub struct PushRequest<'a> {
     pub parent: Option<ObjectId>,
     /// Packs to add to the branch (those it does not have yet).
     pub new_packs: &'a [PackId],
-    pub version: &'a Version,
+    /// The version records to add; the last one is the new head version.
+    pub versions: &'a [Version],
     pub marker: &'a PodMarker,
     pub author: (&'a str, &'a str),
 }
@@ -49,11 +50,7 @@ pub struct Fetched {
 }
 
 fn git_error(action: &'static str, url: &str, message: impl Into<String>) -> Error {
-    Error::Git {
-        action,
-        url: url.to_string(),
-        message: message.into(),
-    }
+    Error::Git { action, url: url.to_string(), message: message.into() }
 }
 
 fn gix_error(url: &str, e: impl std::fmt::Display) -> Error {
@@ -82,10 +79,7 @@ impl GitRemote {
             init_bare(&staging, url)?;
             fsio::write_atomic(&staging.join("pods-url"), url.as_bytes())?;
         }
-        Ok(GitRemote {
-            url: url.to_string(),
-            staging,
-        })
+        Ok(GitRemote { url: url.to_string(), staging })
     }
 
     /// Creates the bare repository that serves as the embedded default remote.
@@ -107,40 +101,27 @@ impl GitRemote {
     /// The branch head as of our last fetch or push.
     pub fn known_head(&self, branch: &str) -> Result<Option<ObjectId>> {
         let repo = self.repo()?;
-        let reference = repo
-            .try_find_reference(Self::tracking_ref(branch).as_str())
-            .map_err(|e| gix_error(&self.url, e))?;
+        let reference =
+            repo.try_find_reference(Self::tracking_ref(branch).as_str()).map_err(|e| gix_error(&self.url, e))?;
         Ok(reference.and_then(|r| r.target().try_id().map(|id| id.to_owned())))
     }
 
     fn set_known_head(&self, branch: &str, id: ObjectId) -> Result<()> {
         let repo = self.repo()?;
-        repo.reference(
-            Self::tracking_ref(branch),
-            id,
-            gix::refs::transaction::PreviousValue::Any,
-            "pods",
-        )
-        .map_err(|e| gix_error(&self.url, e))?;
+        repo.reference(Self::tracking_ref(branch), id, gix::refs::transaction::PreviousValue::Any, "pods")
+            .map_err(|e| gix_error(&self.url, e))?;
         Ok(())
     }
 
     /// Branches of the remote and their heads (`git ls-remote`).
     pub fn list_branches(&self) -> Result<Vec<(String, ObjectId)>> {
-        let out = run(
-            git_cmd(None).args(["ls-remote", "--heads", &self.url]),
-            "ls-remote",
-            &self.url,
-        )?;
+        let out = run(git_cmd(None).args(["ls-remote", "--heads", &self.url]), "ls-remote", &self.url)?;
         let mut branches = Vec::new();
         for line in out.lines() {
             let Some((id, name)) = line.split_once('\t') else {
                 continue;
             };
-            let (Some(branch), Ok(id)) = (
-                name.strip_prefix("refs/heads/"),
-                ObjectId::from_hex(id.as_bytes()),
-            ) else {
+            let (Some(branch), Ok(id)) = (name.strip_prefix("refs/heads/"), ObjectId::from_hex(id.as_bytes())) else {
                 continue;
             };
             branches.push((branch.to_string(), id));
@@ -149,29 +130,19 @@ impl GitRemote {
     }
 
     pub fn remote_head(&self, branch: &str) -> Result<Option<ObjectId>> {
-        Ok(self
-            .list_branches()?
-            .into_iter()
-            .find(|(b, _)| b == branch)
-            .map(|(_, id)| id))
+        Ok(self.list_branches()?.into_iter().find(|(b, _)| b == branch).map(|(_, id)| id))
     }
 
     /// A throw-away repository that sees the staging objects through alternates.
     fn scratch(&self, purpose: &str) -> Result<Scratch> {
-        let path = self
-            .staging
-            .join("scratch")
-            .join(format!("{purpose}-{}", std::process::id()));
+        let path = self.staging.join("scratch").join(format!("{purpose}-{}", std::process::id()));
         if path.exists() {
             let _ = fs::remove_dir_all(&path);
         }
         init_bare(&path, &self.url)?;
         let objects = self.staging.join("objects");
-        fs::write(
-            path.join("objects/info/alternates"),
-            format!("{}\n", objects.display()),
-        )
-        .map_err(Error::io("writing", &path))?;
+        fs::write(path.join("objects/info/alternates"), format!("{}\n", objects.display()))
+            .map_err(Error::io("writing", &path))?;
         Ok(Scratch { path })
     }
 
@@ -185,19 +156,13 @@ impl GitRemote {
     pub fn fetch(&self, branch: &str, store: &Store, progress: &dyn Progress) -> Result<Fetched> {
         self.clean_scratch();
         let Some(head) = self.remote_head(branch)? else {
-            return Ok(Fetched {
-                head: None,
-                new_packs: 0,
-            });
+            return Ok(Fetched { head: None, new_packs: 0 });
         };
         let mut known = self.known_head(branch)?;
         if known == Some(head) {
             let packs = self.packs(head, branch)?;
             if packs.iter().all(|p| store.has_pack(p)) {
-                return Ok(Fetched {
-                    head: Some(head),
-                    new_packs: 0,
-                });
+                return Ok(Fetched { head: Some(head), new_packs: 0 });
             }
             // The store lost packs (deleted by hand?): fetch everything again.
             known = None;
@@ -224,22 +189,15 @@ impl GitRemote {
         )?;
         let fetched = gix::open(&scratch.path).map_err(|e| gix_error(&self.url, e))?;
         let staging = self.repo()?;
-        let commit = fetched
-            .find_commit(head)
-            .map_err(|e| gix_error(&self.url, e))?;
-        let root = commit
-            .tree_id()
-            .map_err(|e| gix_error(&self.url, e))?
-            .detach();
+        let commit = fetched.find_commit(head).map_err(|e| gix_error(&self.url, e))?;
+        let root = commit.tree_id().map_err(|e| gix_error(&self.url, e))?.detach();
         let listing = read_pod_tree(&fetched, root, &self.url, branch)?;
         let mut new_packs = 0;
         for (pack, blob) in &listing.packs {
             if store.has_pack(pack) {
                 continue;
             }
-            let object = fetched
-                .find_object(*blob)
-                .map_err(|e| gix_error(&self.url, e))?;
+            let object = fetched.find_object(*blob).map_err(|e| gix_error(&self.url, e))?;
             progress.advance(object.data.len() as u64);
             store.import_pack(pack, &object.data)?;
             new_packs += 1;
@@ -251,20 +209,12 @@ impl GitRemote {
         progress.end(Phase::Download);
         self.set_known_head(branch, head)?;
         drop(scratch);
-        Ok(Fetched {
-            head: Some(head),
-            new_packs,
-        })
+        Ok(Fetched { head: Some(head), new_packs })
     }
 
     /// Records a version as a new commit on `branch` and pushes it. The push is a plain
     /// fast-forward: if the branch moved since `parent`, git refuses and nothing changes.
-    pub fn push(
-        &self,
-        request: &PushRequest,
-        store: &Store,
-        progress: &dyn Progress,
-    ) -> Result<ObjectId> {
+    pub fn push(&self, request: &PushRequest, store: &Store, progress: &dyn Progress) -> Result<ObjectId> {
         self.clean_scratch();
         let scratch = self.scratch("push")?;
         let pack_blobs = import_packs(&scratch.path, request.new_packs, store, &self.url)?;
@@ -272,12 +222,7 @@ impl GitRemote {
         let staging = self.repo()?;
         let err = |e: gix::Error| gix_error(&self.url, e);
         let parent_tree = match request.parent {
-            Some(parent) => staging
-                .find_commit(parent)
-                .map_err(err)?
-                .tree_id()
-                .map_err(err)?
-                .detach(),
+            Some(parent) => staging.find_commit(parent).map_err(err)?.tree_id().map_err(err)?.detach(),
             None => ObjectId::empty_tree(gix::hash::Kind::Sha1),
         };
         // Flatten the parent's tree, add the new files, write it back. gix's tree editor
@@ -285,34 +230,22 @@ impl GitRemote {
         let mut files = BTreeMap::new();
         flatten_tree(&staging, parent_tree, "", &mut files, &self.url)?;
         let marker = serde_json::to_vec_pretty(request.marker).expect("marker serializes");
-        files.insert(
-            POD_MARKER.to_string(),
-            staging.write_blob(&marker).map_err(err)?.detach(),
-        );
+        files.insert(POD_MARKER.to_string(), staging.write_blob(&marker).map_err(err)?.detach());
         for (pack, id) in request.new_packs.iter().zip(&pack_blobs) {
             files.insert(layout::pack_path_in_tree(pack), *id);
         }
-        let version_blob = staging
-            .write_blob(request.version.encode())
-            .map_err(err)?
-            .detach();
-        files.insert(
-            layout::version_path_in_tree(request.version.number),
-            version_blob,
-        );
+        for version in request.versions {
+            let blob = staging.write_blob(version.encode()).map_err(err)?.detach();
+            files.insert(layout::version_path_in_tree(version.number), blob);
+        }
+        let head_version = request.versions.last().ok_or_else(|| Error::Usage("a push needs a version".into()))?;
         let tree = write_tree(&staging, &files, "", &self.url)?;
         let signature = gix::actor::Signature {
             name: request.author.0.into(),
             email: request.author.1.into(),
-            time: gix::date::Time {
-                seconds: request.version.time_ns / 1_000_000_000,
-                offset: 0,
-            },
+            time: gix::date::Time { seconds: head_version.time_ns / 1_000_000_000, offset: 0 },
         };
-        let message = format!(
-            "pods: version {}\n\n{}\n",
-            request.version.number, request.version.message
-        );
+        let message = format!("pods: version {}\n\n{}\n", head_version.number, head_version.message);
         let commit = gix::objs::Commit {
             tree,
             parents: request.parent.into_iter().collect(),
@@ -323,34 +256,18 @@ impl GitRemote {
             extra_headers: Vec::new(),
         };
         let commit = staging.write_object(&commit).map_err(err)?.detach();
-        let total: u64 = request
-            .new_packs
-            .iter()
-            .filter_map(|p| fs::metadata(store.pack_path(p)).ok())
-            .map(|m| m.len())
-            .sum();
+        let total: u64 =
+            request.new_packs.iter().filter_map(|p| fs::metadata(store.pack_path(p)).ok()).map(|m| m.len()).sum();
         progress.begin(Phase::Upload, total);
         let refspec = format!("{commit}:refs/heads/{}", request.branch);
         let pushed = run(
-            git_cmd(Some(&scratch.path)).args([
-                "push",
-                "--quiet",
-                "--no-thin",
-                &self.url,
-                &refspec,
-            ]),
+            git_cmd(Some(&scratch.path)).args(["push", "--quiet", "--no-thin", &self.url, &refspec]),
             "push",
             &self.url,
         );
         if let Err(Error::Git { message, .. }) = &pushed {
-            if message.contains("fetch first")
-                || message.contains("non-fast-forward")
-                || message.contains("rejected")
-            {
-                return Err(Error::Remote(format!(
-                    "the pod's branch '{}' on {} moved since your last pull (someone pushed). Run `pods pull` first, then push again",
-                    request.branch, self.url
-                )));
+            if message.contains("fetch first") || message.contains("non-fast-forward") || message.contains("rejected") {
+                return Err(Error::RemoteMoved { branch: request.branch.to_string(), url: self.url.clone() });
             }
         }
         pushed?;
@@ -364,30 +281,17 @@ impl GitRemote {
     /// Deletes the branch on the remote and forgets it locally.
     pub fn delete_branch(&self, branch: &str) -> Result<()> {
         let refspec = format!(":refs/heads/{branch}");
-        run(
-            git_cmd(None).args(["push", "--quiet", &self.url, &refspec]),
-            "push",
-            &self.url,
-        )?;
+        run(git_cmd(None).args(["push", "--quiet", &self.url, &refspec]), "push", &self.url)?;
         let _ = fs::remove_file(self.staging.join(Self::tracking_ref(branch)));
         Ok(())
     }
 
     /// The latest version of the branch commit `head`, with its id (the hash of the
     /// record's bytes as stored).
-    pub fn head_version(
-        &self,
-        head: ObjectId,
-        branch: &str,
-    ) -> Result<Option<(VersionId, Version)>> {
+    pub fn head_version(&self, head: ObjectId, branch: &str) -> Result<Option<(VersionId, Version)>> {
         let repo = self.repo()?;
         let err = |e: gix::Error| gix_error(&self.url, e);
-        let root = repo
-            .find_commit(head)
-            .map_err(err)?
-            .tree_id()
-            .map_err(err)?
-            .detach();
+        let root = repo.find_commit(head).map_err(err)?.tree_id().map_err(err)?.detach();
         let listing = read_pod_tree(&repo, root, &self.url, branch)?;
         match listing.versions.last() {
             None => Ok(None),
@@ -402,15 +306,9 @@ impl GitRemote {
         blob: ObjectId,
         branch: &str,
     ) -> Result<(VersionId, Version)> {
-        let object = repo
-            .find_object(blob)
-            .map_err(|e| gix_error(&self.url, e))?;
-        let version = Version::decode(&object.data).map_err(|e| {
-            Error::Remote(format!(
-                "version {number} of branch '{branch}' on {}: {e}",
-                self.url
-            ))
-        })?;
+        let object = repo.find_object(blob).map_err(|e| gix_error(&self.url, e))?;
+        let version = Version::decode(&object.data)
+            .map_err(|e| Error::Remote(format!("version {number} of branch '{branch}' on {}: {e}", self.url)))?;
         if version.number != number {
             return Err(Error::Remote(format!(
                 "branch '{branch}' on {}: file versions/{number:010} holds version {}",
@@ -424,12 +322,7 @@ impl GitRemote {
     pub fn versions(&self, head: ObjectId, branch: &str) -> Result<Vec<Version>> {
         let repo = self.repo()?;
         let err = |e: gix::Error| gix_error(&self.url, e);
-        let root = repo
-            .find_commit(head)
-            .map_err(err)?
-            .tree_id()
-            .map_err(err)?
-            .detach();
+        let root = repo.find_commit(head).map_err(err)?.tree_id().map_err(err)?.detach();
         let listing = read_pod_tree(&repo, root, &self.url, branch)?;
         let mut versions = Vec::with_capacity(listing.versions.len());
         for (number, blob) in listing.versions {
@@ -439,21 +332,24 @@ impl GitRemote {
         Ok(versions)
     }
 
+    /// One version of the branch commit `head` by number, with its id.
+    pub fn version_by_number(&self, head: ObjectId, branch: &str, number: u64) -> Result<Option<(VersionId, Version)>> {
+        let repo = self.repo()?;
+        let err = |e: gix::Error| gix_error(&self.url, e);
+        let root = repo.find_commit(head).map_err(err)?.tree_id().map_err(err)?.detach();
+        let listing = read_pod_tree(&repo, root, &self.url, branch)?;
+        match listing.versions.iter().find(|(n, _)| *n == number) {
+            None => Ok(None),
+            Some(&(number, blob)) => self.read_version(&repo, number, blob, branch).map(Some),
+        }
+    }
+
     /// The packs the branch commit `head` holds.
     pub fn packs(&self, head: ObjectId, branch: &str) -> Result<HashSet<PackId>> {
         let repo = self.repo()?;
         let err = |e: gix::Error| gix_error(&self.url, e);
-        let root = repo
-            .find_commit(head)
-            .map_err(err)?
-            .tree_id()
-            .map_err(err)?
-            .detach();
-        Ok(read_pod_tree(&repo, root, &self.url, branch)?
-            .packs
-            .into_iter()
-            .map(|(p, _)| p)
-            .collect())
+        let root = repo.find_commit(head).map_err(err)?.tree_id().map_err(err)?.detach();
+        Ok(read_pod_tree(&repo, root, &self.url, branch)?.packs.into_iter().map(|(p, _)| p).collect())
     }
 }
 
@@ -483,10 +379,7 @@ fn git_cmd(git_dir: Option<&Path>) -> Command {
 fn run(cmd: &mut Command, action: &'static str, url: &str) -> Result<String> {
     let output = cmd.output().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            Error::Usage(
-                "git is not installed or not on PATH: install git (e.g. `apt-get install git`)"
-                    .into(),
-            )
+            Error::Usage("git is not installed or not on PATH: install git (e.g. `apt-get install git`)".into())
         } else {
             git_error(action, url, e.to_string())
         }
@@ -496,11 +389,7 @@ fn run(cmd: &mut Command, action: &'static str, url: &str) -> Result<String> {
         return Err(git_error(
             action,
             url,
-            if stderr.is_empty() {
-                format!("exit status {}", output.status)
-            } else {
-                stderr
-            },
+            if stderr.is_empty() { format!("exit status {}", output.status) } else { stderr },
         ));
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
@@ -511,8 +400,7 @@ fn run(cmd: &mut Command, action: &'static str, url: &str) -> Result<String> {
 fn init_bare(path: &Path, url: &str) -> Result<()> {
     let tmp = fsio::temp_beside(path);
     fsio::create_dir_all(&tmp)?;
-    let result = init_bare_at(&tmp, url)
-        .and_then(|()| fs::rename(&tmp, path).map_err(Error::io("creating", path)));
+    let result = init_bare_at(&tmp, url).and_then(|()| fs::rename(&tmp, path).map_err(Error::io("creating", path)));
     if result.is_err() {
         let _ = fs::remove_dir_all(&tmp);
     }
@@ -520,16 +408,9 @@ fn init_bare(path: &Path, url: &str) -> Result<()> {
 }
 
 fn init_bare_at(path: &Path, url: &str) -> Result<()> {
-    run(
-        git_cmd(None).args(["init", "--quiet", "--bare"]).arg(path),
-        "init",
-        url,
-    )?;
+    run(git_cmd(None).args(["init", "--quiet", "--bare"]).arg(path), "init", url)?;
     let mut config = String::from("[core]\n\tcompression = 0\n\tbigFileThreshold = 1m\n[pack]\n\tcompression = 0\n\twindow = 0\n[gc]\n\tauto = 0\n[maintenance]\n\tauto = false\n[receive]\n\tautogc = false\n");
-    config.insert_str(
-        0,
-        &fs::read_to_string(path.join("config")).map_err(Error::io("reading", path))?,
-    );
+    config.insert_str(0, &fs::read_to_string(path.join("config")).map_err(Error::io("reading", path))?);
     fs::write(path.join("config"), config).map_err(Error::io("writing", path))?;
     Ok(())
 }
@@ -541,10 +422,7 @@ fn import_packs(repo: &Path, packs: &[PackId], store: &Store, url: &str) -> Resu
     if packs.is_empty() {
         return Ok(Vec::new());
     }
-    let paths: String = packs
-        .iter()
-        .map(|p| format!("{}\n", store.pack_path(p).display()))
-        .collect();
+    let paths: String = packs.iter().map(|p| format!("{}\n", store.pack_path(p).display())).collect();
     let mut child = git_cmd(Some(repo))
         .args(["hash-object", "-w", "--no-filters", "--stdin-paths"])
         .stdin(Stdio::piped())
@@ -556,16 +434,10 @@ fn import_packs(repo: &Path, packs: &[PackId], store: &Store, url: &str) -> Resu
     // The paths fit in the pipe buffer many times over only for small pushes; write from a
     // thread so a large list cannot deadlock against git's output.
     let writer = std::thread::spawn(move || input.write_all(paths.as_bytes()));
-    let output = child
-        .wait_with_output()
-        .map_err(|e| git_error("hash-object", url, e.to_string()))?;
+    let output = child.wait_with_output().map_err(|e| git_error("hash-object", url, e.to_string()))?;
     let _ = writer.join();
     if !output.status.success() {
-        return Err(git_error(
-            "hash-object",
-            url,
-            String::from_utf8_lossy(&output.stderr).trim().to_string(),
-        ));
+        return Err(git_error("hash-object", url, String::from_utf8_lossy(&output.stderr).trim().to_string()));
     }
     let ids: Vec<ObjectId> = String::from_utf8_lossy(&output.stdout)
         .lines()
@@ -573,11 +445,7 @@ fn import_packs(repo: &Path, packs: &[PackId], store: &Store, url: &str) -> Resu
         .collect::<std::result::Result<_, _>>()
         .map_err(|e| git_error("hash-object", url, e.to_string()))?;
     if ids.len() != packs.len() {
-        return Err(git_error(
-            "hash-object",
-            url,
-            format!("{} ids for {} packs", ids.len(), packs.len()),
-        ));
+        return Err(git_error("hash-object", url, format!("{} ids for {} packs", ids.len(), packs.len())));
     }
     Ok(ids)
 }
@@ -588,12 +456,7 @@ struct PodTree {
 }
 
 /// Reads and checks a pod branch's tree: the marker, pack names, version names.
-fn read_pod_tree(
-    repo: &gix::Repository,
-    root: ObjectId,
-    url: &str,
-    branch: &str,
-) -> Result<PodTree> {
+fn read_pod_tree(repo: &gix::Repository, root: ObjectId, url: &str, branch: &str) -> Result<PodTree> {
     let err = |e: gix::Error| gix_error(url, e);
     let not_pod = || {
         Error::Remote(format!(
@@ -603,41 +466,17 @@ fn read_pod_tree(
     let bad = |what: String| Error::Remote(format!("branch '{branch}' on {url}: {what}"));
     let tree = repo.find_tree(root).map_err(err)?;
     let decoded = tree.decode().map_err(err)?;
-    let entry = |name: &str| {
-        decoded
-            .entries
-            .iter()
-            .find(|e| e.filename == name)
-            .map(|e| e.oid.to_owned())
-    };
+    let entry = |name: &str| decoded.entries.iter().find(|e| e.filename == name).map(|e| e.oid.to_owned());
     let marker_id = entry(POD_MARKER).ok_or_else(not_pod)?;
     let marker: PodMarker = serde_json::from_slice(&repo.find_object(marker_id).map_err(err)?.data)
         .map_err(|e| bad(format!("unreadable {POD_MARKER} file: {e}")))?;
     if marker.format != REMOTE_FORMAT {
-        return Err(bad(format!(
-            "remote format {}, this pods reads {REMOTE_FORMAT}: upgrade pods",
-            marker.format
-        )));
+        return Err(bad(format!("remote format {}, this pods reads {REMOTE_FORMAT}: upgrade pods", marker.format)));
     }
-    let mut listing = PodTree {
-        packs: Vec::new(),
-        versions: Vec::new(),
-    };
+    let mut listing = PodTree { packs: Vec::new(), versions: Vec::new() };
     if let Some(packs) = entry("packs") {
-        for fan in repo
-            .find_tree(packs)
-            .map_err(err)?
-            .decode()
-            .map_err(err)?
-            .entries
-        {
-            for file in repo
-                .find_tree(fan.oid.to_owned())
-                .map_err(err)?
-                .decode()
-                .map_err(err)?
-                .entries
-            {
+        for fan in repo.find_tree(packs).map_err(err)?.decode().map_err(err)?.entries {
+            for file in repo.find_tree(fan.oid.to_owned()).map_err(err)?.decode().map_err(err)?.entries {
                 let name = file.filename.to_string();
                 let in_fan = name.get(..2) == Some(&fan.filename.to_string()[..]);
                 let pack = layout::parse_pack_name(&name)
@@ -648,16 +487,10 @@ fn read_pod_tree(
         }
     }
     if let Some(versions) = entry("versions") {
-        for file in repo
-            .find_tree(versions)
-            .map_err(err)?
-            .decode()
-            .map_err(err)?
-            .entries
-        {
+        for file in repo.find_tree(versions).map_err(err)?.decode().map_err(err)?.entries {
             let name = file.filename.to_string();
-            let number = layout::parse_version_name(&name)
-                .ok_or_else(|| bad(format!("unexpected file versions/{name}")))?;
+            let number =
+                layout::parse_version_name(&name).ok_or_else(|| bad(format!("unexpected file versions/{name}")))?;
             listing.versions.push((number, file.oid.to_owned()));
         }
     }
@@ -692,9 +525,7 @@ fn copy_history(
     for id in missing.into_iter().rev() {
         let commit = from.find_commit(id).map_err(err)?;
         copy_tree(from, to, commit.tree_id().map_err(err)?.detach(), skip, url)?;
-        to.objects
-            .write_buf(gix::objs::Kind::Commit, &commit.data)
-            .map_err(|e| gix_error(url, e))?;
+        to.objects.write_buf(gix::objs::Kind::Commit, &commit.data).map_err(|e| gix_error(url, e))?;
     }
     Ok(())
 }
@@ -717,14 +548,10 @@ fn copy_tree(
             copy_tree(from, to, oid, skip, url)?;
         } else if !skip.contains(&oid) && !to.has_object(oid) {
             let object = from.find_object(oid).map_err(err)?;
-            to.objects
-                .write_buf(object.kind, &object.data)
-                .map_err(|e| gix_error(url, e))?;
+            to.objects.write_buf(object.kind, &object.data).map_err(|e| gix_error(url, e))?;
         }
     }
-    to.objects
-        .write_buf(gix::objs::Kind::Tree, &tree.data)
-        .map_err(|e| gix_error(url, e))?;
+    to.objects.write_buf(gix::objs::Kind::Tree, &tree.data).map_err(|e| gix_error(url, e))?;
     Ok(())
 }
 
@@ -754,26 +581,14 @@ fn flatten_tree(
 
 /// Writes the tree holding the `files` under `prefix` (all paths in `files` start with it)
 /// and returns its id. Entries are ordered the way git orders them.
-fn write_tree(
-    repo: &gix::Repository,
-    files: &BTreeMap<String, ObjectId>,
-    prefix: &str,
-    url: &str,
-) -> Result<ObjectId> {
+fn write_tree(repo: &gix::Repository, files: &BTreeMap<String, ObjectId>, prefix: &str, url: &str) -> Result<ObjectId> {
     use gix::objs::tree::{Entry, EntryKind};
     let mut entries = Vec::new();
     let mut subdirs: BTreeMap<&str, BTreeMap<String, ObjectId>> = BTreeMap::new();
-    for (path, id) in files
-        .range(prefix.to_string()..)
-        .take_while(|(p, _)| p.starts_with(prefix))
-    {
+    for (path, id) in files.range(prefix.to_string()..).take_while(|(p, _)| p.starts_with(prefix)) {
         let rest = &path[prefix.len()..];
         match rest.split_once('/') {
-            None => entries.push(Entry {
-                mode: EntryKind::Blob.into(),
-                filename: rest.into(),
-                oid: *id,
-            }),
+            None => entries.push(Entry { mode: EntryKind::Blob.into(), filename: rest.into(), oid: *id }),
             Some((dir, _)) => {
                 subdirs.entry(dir).or_default().insert(path.clone(), *id);
             }
@@ -781,11 +596,7 @@ fn write_tree(
     }
     for (dir, sub) in subdirs {
         let id = write_tree(repo, &sub, &format!("{prefix}{dir}/"), url)?;
-        entries.push(Entry {
-            mode: EntryKind::Tree.into(),
-            filename: dir.into(),
-            oid: id,
-        });
+        entries.push(Entry { mode: EntryKind::Tree.into(), filename: dir.into(), oid: id });
     }
     // git sorts a directory as if its name ended in '/'.
     entries.sort_by(|a, b| {
@@ -799,8 +610,5 @@ fn write_tree(
         key(a).cmp(&key(b))
     });
     let tree = gix::objs::Tree { entries };
-    Ok(repo
-        .write_object(&tree)
-        .map_err(|e| gix_error(url, e))?
-        .detach())
+    Ok(repo.write_object(&tree).map_err(|e| gix_error(url, e))?.detach())
 }

@@ -37,8 +37,5 @@ pub fn parse_pack_name(name: &str) -> Option<PackId> {
 /// Parses a version file name: exactly the ten digits [`version_path_in_tree`] writes.
 pub fn parse_version_name(name: &str) -> Option<u64> {
     let number = name.parse::<u64>().ok().filter(|n| *n > 0)?;
-    (name.len() == 10
-        && name.bytes().all(|b| b.is_ascii_digit())
-        && format!("{number:010}") == name)
-        .then_some(number)
+    (name.len() == 10 && name.bytes().all(|b| b.is_ascii_digit()) && format!("{number:010}") == name).then_some(number)
 }

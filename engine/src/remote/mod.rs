@@ -7,6 +7,5 @@ mod layout;
 
 pub use git::{Fetched, GitRemote, PushRequest};
 pub use layout::{
-    pack_path_in_tree, version_path_in_tree, PodMarker, POD_MARKER,
-    REMOTE_FORMAT as REMOTE_FORMAT_VERSION,
+    pack_path_in_tree, version_path_in_tree, PodMarker, POD_MARKER, REMOTE_FORMAT as REMOTE_FORMAT_VERSION,
 };

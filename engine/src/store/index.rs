@@ -31,10 +31,7 @@ impl Index {
     pub fn add(&mut self, pack: PackId, entries: &[PackEntry]) {
         self.packs.insert(pack);
         for entry in entries {
-            self.blobs.entry(entry.id).or_insert(Location {
-                pack,
-                entry: *entry,
-            });
+            self.blobs.entry(entry.id).or_insert(Location { pack, entry: *entry });
         }
     }
 }
@@ -89,25 +86,17 @@ fn list_packs(root: &Path) -> Result<HashSet<PackId>> {
 pub fn read_pack_index(path: &Path) -> Result<Vec<PackEntry>> {
     let corrupt = |e: DecodeError| Error::Corrupt(format!("{}: {e}", path.display()));
     let mut file = File::open(path).map_err(Error::io("opening pack", path))?;
-    let len = file
-        .metadata()
-        .map_err(Error::io("reading pack", path))?
-        .len();
+    let len = file.metadata().map_err(Error::io("reading pack", path))?.len();
     let mut header = [0u8; pack::HEADER_LEN];
-    file.read_exact(&mut header)
-        .map_err(|_| corrupt(DecodeError::new("pack", "truncated")))?;
+    file.read_exact(&mut header).map_err(|_| corrupt(DecodeError::new("pack", "truncated")))?;
     pack::decode_header(&header).map_err(corrupt)?;
     let mut footer = [0u8; FOOTER_LEN];
-    file.seek(SeekFrom::End(-(FOOTER_LEN as i64)))
-        .map_err(Error::io("reading pack", path))?;
-    file.read_exact(&mut footer)
-        .map_err(Error::io("reading pack", path))?;
+    file.seek(SeekFrom::End(-(FOOTER_LEN as i64))).map_err(Error::io("reading pack", path))?;
+    file.read_exact(&mut footer).map_err(Error::io("reading pack", path))?;
     let footer = pack::decode_footer(&footer, len).map_err(corrupt)?;
     let mut trailer = vec![0u8; footer.count as usize * ENTRY_LEN];
-    file.seek(SeekFrom::Start(footer.trailer_offset))
-        .map_err(Error::io("reading pack", path))?;
-    file.read_exact(&mut trailer)
-        .map_err(Error::io("reading pack", path))?;
+    file.seek(SeekFrom::Start(footer.trailer_offset)).map_err(Error::io("reading pack", path))?;
+    file.read_exact(&mut trailer).map_err(Error::io("reading pack", path))?;
     pack::decode_trailer(&trailer, footer).map_err(corrupt)
 }
 
@@ -115,10 +104,7 @@ pub fn save(root: &Path, index: &Index) -> Result<()> {
     let mut by_pack: std::collections::BTreeMap<PackId, Vec<PackEntry>> =
         index.packs.iter().map(|p| (*p, Vec::new())).collect();
     for location in index.blobs.values() {
-        by_pack
-            .entry(location.pack)
-            .or_default()
-            .push(location.entry);
+        by_pack.entry(location.pack).or_default().push(location.entry);
     }
     let mut out = Vec::with_capacity(16 + index.blobs.len() * ENTRY_LEN + by_pack.len() * 36);
     out.extend_from_slice(MAGIC);
@@ -154,14 +140,8 @@ fn decode(bytes: &[u8]) -> Result<Vec<(PackId, Vec<PackEntry>)>, DecodeError> {
         let pack = PackId(rest[..32].try_into().expect("32 bytes"));
         let n = u32::from_le_bytes(rest[32..36].try_into().expect("4 bytes")) as usize;
         rest = &rest[36..];
-        let len = n
-            .checked_mul(ENTRY_LEN)
-            .filter(|l| *l <= rest.len())
-            .ok_or_else(short)?;
-        let entries = rest[..len]
-            .chunks_exact(ENTRY_LEN)
-            .map(pack::decode_entry)
-            .collect::<Result<_, _>>()?;
+        let len = n.checked_mul(ENTRY_LEN).filter(|l| *l <= rest.len()).ok_or_else(short)?;
+        let entries = rest[..len].chunks_exact(ENTRY_LEN).map(pack::decode_entry).collect::<Result<_, _>>()?;
         rest = &rest[len..];
         packs.push((pack, entries));
     }

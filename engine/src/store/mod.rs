@@ -114,12 +114,7 @@ impl Store {
     }
 
     pub fn location(&self, id: &BlobId) -> Option<Location> {
-        self.index
-            .read()
-            .expect("index lock")
-            .blobs
-            .get(id)
-            .copied()
+        self.index.read().expect("index lock").blobs.get(id).copied()
     }
 
     /// True if the blob is stored or waiting in the open pack.
@@ -142,13 +137,7 @@ impl Store {
         }
         let (compression, stored) = writer::compress(raw, self.config.zstd_level);
         let bytes: &[u8] = stored.as_deref().unwrap_or(raw);
-        let finished = self.writer.lock().expect("writer lock").append(
-            kind,
-            id,
-            compression,
-            raw.len(),
-            bytes,
-        )?;
+        let finished = self.writer.lock().expect("writer lock").append(kind, id, compression, raw.len(), bytes)?;
         if let Some((pack, entries)) = finished {
             self.add_to_index(pack, &entries);
         }
@@ -186,11 +175,9 @@ impl Store {
         }
         let path = self.pack_path(pack);
         let file = File::open(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::Corrupt(format!(
-                "pack {} is missing from {}",
-                pack.short(),
-                path.display()
-            )),
+            std::io::ErrorKind::NotFound => {
+                Error::Corrupt(format!("pack {} is missing from {}", pack.short(), path.display()))
+            }
             _ => Error::io("opening pack", &path)(e),
         })?;
         // Safety: packs are immutable once renamed into place; pods never rewrites one.
@@ -201,35 +188,21 @@ impl Store {
 
     /// Reads a blob into `out` (replacing its content) and checks it hashes to its id.
     pub fn read_into(&self, id: &BlobId, out: &mut Vec<u8>) -> Result<()> {
-        let location = self.location(id).ok_or_else(|| {
-            Error::Corrupt(format!(
-                "blob {} is not in any pack",
-                hex::encode(&id.0[..4])
-            ))
-        })?;
+        let location = self
+            .location(id)
+            .ok_or_else(|| Error::Corrupt(format!("blob {} is not in any pack", hex::encode(&id.0[..4]))))?;
         let map = self.map(&location.pack)?;
         let entry = location.entry;
         let start = entry.offset as usize;
         let stored = map
             .get(start..start + entry.stored_len as usize)
-            .ok_or_else(|| {
-                Error::Corrupt(format!(
-                    "pack {} is shorter than its index says",
-                    location.pack.short()
-                ))
-            })?;
+            .ok_or_else(|| Error::Corrupt(format!("pack {} is shorter than its index says", location.pack.short())))?;
         out.clear();
         match entry.compression {
             Compression::None => out.extend_from_slice(stored),
-            Compression::Zstd => {
-                decompress_into(stored, entry.raw_len as usize, out).map_err(|e| {
-                    Error::Corrupt(format!(
-                        "blob {} in pack {}: {e}",
-                        hex::encode(&id.0[..4]),
-                        location.pack.short()
-                    ))
-                })?
-            }
+            Compression::Zstd => decompress_into(stored, entry.raw_len as usize, out).map_err(|e| {
+                Error::Corrupt(format!("blob {} in pack {}: {e}", hex::encode(&id.0[..4]), location.pack.short()))
+            })?,
         }
         if out.len() != entry.raw_len as usize || blake3::hash(out).as_bytes() != &id.0 {
             return Err(Error::Corrupt(format!(
@@ -248,19 +221,14 @@ impl Store {
     }
 
     /// The packs holding `ids`. Unknown ids are an error: a version must be complete.
-    pub fn packs_of<'a>(
-        &self,
-        ids: impl IntoIterator<Item = &'a BlobId>,
-    ) -> Result<HashSet<PackId>> {
+    pub fn packs_of<'a>(&self, ids: impl IntoIterator<Item = &'a BlobId>) -> Result<HashSet<PackId>> {
         let index = self.index.read().expect("index lock");
         let mut packs = HashSet::new();
         for id in ids {
-            let location = index.blobs.get(id).ok_or_else(|| {
-                Error::Corrupt(format!(
-                    "blob {} is not in any pack",
-                    hex::encode(&id.0[..4])
-                ))
-            })?;
+            let location = index
+                .blobs
+                .get(id)
+                .ok_or_else(|| Error::Corrupt(format!("blob {} is not in any pack", hex::encode(&id.0[..4]))))?;
             packs.insert(location.pack);
         }
         Ok(packs)
@@ -301,11 +269,9 @@ pub(crate) fn pack_path(root: &Path, pack: &PackId) -> PathBuf {
 /// Decompresses one zstd frame that must expand to exactly `raw_len` bytes. The capacity
 /// bound stops a frame that expands further (a decompression bomb) without allocating more.
 fn decompress_into(stored: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<(), DecodeError> {
-    let mut decompressor = zstd::bulk::Decompressor::new()
-        .map_err(|e| DecodeError::new("zstd frame", e.to_string()))?;
+    let mut decompressor =
+        zstd::bulk::Decompressor::new().map_err(|e| DecodeError::new("zstd frame", e.to_string()))?;
     out.reserve(raw_len);
-    decompressor
-        .decompress_to_buffer(stored, out)
-        .map_err(|e| DecodeError::new("zstd frame", e.to_string()))?;
+    decompressor.decompress_to_buffer(stored, out).map_err(|e| DecodeError::new("zstd frame", e.to_string()))?;
     Ok(())
 }

@@ -54,11 +54,7 @@ pub type FinishedPack = (PackId, Vec<PackEntry>);
 
 impl PackWriter {
     pub fn new(root: &Path, _level: i32, target: u64) -> Self {
-        Self {
-            root: root.to_path_buf(),
-            target: target.min(MAX_PACK_LEN / 2),
-            open: None,
-        }
+        Self { root: root.to_path_buf(), target: target.min(MAX_PACK_LEN / 2), open: None }
     }
 
     pub fn has(&self, id: &BlobId) -> bool {
@@ -79,20 +75,14 @@ impl PackWriter {
         }
         let mut finished = None;
         let needed = stored.len() as u64 + (pack::ENTRY_LEN + pack::FOOTER_LEN) as u64;
-        if self
-            .open
-            .as_ref()
-            .is_some_and(|p| p.len + needed + p.entries.len() as u64 * 52 > MAX_PACK_LEN)
-        {
+        if self.open.as_ref().is_some_and(|p| p.len + needed + p.entries.len() as u64 * 52 > MAX_PACK_LEN) {
             finished = self.finish()?;
         }
         if self.open.is_none() {
             self.open = Some(self.start()?);
         }
         let open = self.open.as_mut().expect("opened above");
-        open.out
-            .write_all(stored)
-            .map_err(Error::io("writing pack", &open.path))?;
+        open.out.write_all(stored).map_err(Error::io("writing pack", &open.path))?;
         open.hasher.update(stored);
         open.ids.insert(id, open.entries.len());
         open.entries.push(PackEntry {
@@ -122,9 +112,7 @@ impl PackWriter {
             ids: HashMap::new(),
         };
         let header = pack::encode_header();
-        open.out
-            .write_all(&header)
-            .map_err(Error::io("writing pack", &open.path))?;
+        open.out.write_all(&header).map_err(Error::io("writing pack", &open.path))?;
         open.hasher.update(&header);
         open.len = header.len() as u64;
         Ok(open)
@@ -137,20 +125,13 @@ impl PackWriter {
             return Ok(None);
         };
         let trailer = pack::encode_trailer(&open.entries, open.len);
-        open.out
-            .write_all(&trailer)
-            .map_err(Error::io("writing pack", &open.path))?;
+        open.out.write_all(&trailer).map_err(Error::io("writing pack", &open.path))?;
         open.hasher.update(&trailer);
-        let file = open
-            .out
-            .into_inner()
-            .map_err(|e| Error::io("writing pack", &open.path)(e.into_error()))?;
-        file.sync_all()
-            .map_err(Error::io("syncing pack", &open.path))?;
+        let file = open.out.into_inner().map_err(|e| Error::io("writing pack", &open.path)(e.into_error()))?;
+        file.sync_all().map_err(Error::io("syncing pack", &open.path))?;
         let id = PackId(*open.hasher.finalize().as_bytes());
         let final_path = super::pack_path(&self.root, &id);
-        std::fs::rename(&open.path, &final_path)
-            .map_err(Error::io("renaming pack", &final_path))?;
+        std::fs::rename(&open.path, &final_path).map_err(Error::io("renaming pack", &final_path))?;
         fsio::fsync_dir(&self.root.join("packs"))?;
         crate::fault::point("pack-written");
         Ok(Some((id, open.entries)))
