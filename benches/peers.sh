@@ -11,6 +11,7 @@
 #   GEN, MUT generator / mutator scripts (default ../shared/bench/{gen,mutate}_datadir.py
 #            relative to the repository root)
 #   PODS     pods binary (default target/release/pods; built with cargo if missing)
+#   PODS_REV free text naming the source of $PODS, copied into the report (e.g. a commit)
 #   RUSTIC   rustic binary (default: `rustic` on PATH; it is never installed by this script)
 #   MUT_SEED (2), MUT_PCT (2), VERIFY (1: check every restore against DATA on rep 1)
 #   OUTCSV   raw rows (default $BD/results/peers-<UTC time>.csv; the report goes next to it as .md)
@@ -175,7 +176,7 @@ reposize() {
     for p in store remote.git; do [ -e "$REPOS/pods/$p" ] && parts+=("$REPOS/pods/$p"); done
     [ ${#parts[@]} -eq 0 ] && { echo ",,"; return; }
     local st=""; [ -e "$REPOS/pods/store" ] && st=$(du -sb "$REPOS/pods/store" | cut -f1)
-    echo "$(du -sbc "${parts[@]}" | tail -1 | cut -f1),$(du -sB1c "${parts[@]}" | tail -1 | cut -f1),$st"
+    echo "$(du -sbc "${parts[@]}" | tail -1 | cut -f1),$(du -s -B1 -c "${parts[@]}" | tail -1 | cut -f1),$st"
   elif [ -d "$REPOS/$1" ]; then
     echo "$(du -sb "$REPOS/$1" | cut -f1),$(du -sB1 "$REPOS/$1" | cut -f1),"
   else echo ",,"; fi
@@ -188,7 +189,10 @@ measure() {
   local wall user sys rss
   read -r wall user sys rss < <(tail -1 "$tf")
   local size; size=$(reposize "$tool")
-  echo "$rep,$tool,$phase,$wall,$user,$sys,$rss,$size,$rc,${NOTE:-}" >> "$OUTCSV"
+  local note=""
+  # pods prints its own stage timings ("reading: 66.2 MiB in 0.5 s"): keep them in the note column
+  [ "$tool" = pods ] && note=$(grep -E '^[a-z][a-z ]*: .* in [0-9.]+ m?s$' "$lf" | tr -d ',' | paste -sd'|' -)
+  echo "$rep,$tool,$phase,$wall,$user,$sys,$rss,$size,$rc,$note" >> "$OUTCSV"
   printf '%-8s %-14s r%s wall=%7ss user=%6ss sys=%6ss rss=%8skB rc=%s repo=%s\n' "$tool" "$phase" "$rep" "$wall" "$user" "$sys" "$rss" "$rc" "$size"
   [ "$rc" = 0 ] || echo "  !! $tool $phase failed (rc=$rc), see $lf"
   sync
@@ -218,7 +222,7 @@ ver() { "$@" 2>&1 | head -1; }
   echo "reps: $REPS; tools: ${TOOLS[*]}; verify hash: $HASH"
   for t in "${TOOLS[@]}"; do
     case $t in
-      pods) echo "pods: $(ver "$PODS" --version) ($PODS, git $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null)$(cd "$ROOT" && [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && echo ' + uncommitted changes'))" ;;
+      pods) echo "pods: $(ver "$PODS" --version) ($PODS, built $(date -u -r "$PODS" '+%F %T UTC')${PODS_REV:+ from $PODS_REV}; repo $ROOT at HEAD $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null)$(cd "$ROOT" && [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && echo ' + uncommitted changes'))" ;;
       restic) echo "restic: $(ver restic version)" ;;
       rustic) echo "rustic: $(ver $RUSTIC --version)" ;;
       borg) echo "borg: $(ver borg --version)" ;;

@@ -6,6 +6,7 @@ Usage: peers_summary.py RESULTS.csv [RUN.meta]
 A median is flagged '~' (noisy) when (max - min) / median > 20 % across reps.
 Ratios are pods / peer: below 1x pods is faster / smaller / leaner."""
 import csv
+import re
 import statistics as st
 import sys
 from collections import defaultdict
@@ -157,6 +158,38 @@ def one_liners(run):
         print("- repo after the 3 snapshots: %s" % "; ".join(parts))
 
 
+STAGE = re.compile(r"^([a-z][a-z ]*): (.*) in ([0-9.]+) s$")
+
+
+def pods_stages(run):
+    """pods' own stage timings (its stderr lines 'reading: 1.0 GiB in 3.2 s'), median per phase."""
+    if "pods" not in run.tools:
+        return
+    lines = []
+    for ph in PHASES:
+        rows = run.by[("pods", ph)]
+        if not rows:
+            continue
+        stages = defaultdict(list)
+        amount = {}
+        for r in rows:
+            for item in filter(None, r["note"].split("|")):
+                m = STAGE.match(item.strip())
+                if m:
+                    stages[m.group(1)].append(float(m.group(3)))
+                    amount[m.group(1)] = m.group(2)
+        wall = st.median(run.vals("pods", ph, "wall_s"))
+        parts = ["%s %s s (%s)" % (k, num(st.median(v)), amount[k]) for k, v in stages.items()]
+        rest = wall - sum(st.median(v) for v in stages.values())
+        parts.append("rest (start-up, git, index, state, fsync...) %s s" % num(max(rest, 0)))
+        lines.append("| %s | %s | %s |" % (ph, num(wall), "; ".join(parts)))
+    print("pods' own stage timings (stderr, 0.1 s resolution; stages that moved no bytes are not printed):")
+    print()
+    print("| phase | wall s | stages (median) |")
+    print("|---|---|---|")
+    print("\n".join(lines))
+
+
 def raw(run):
     print("| tool | snap1 s | snap2 s | snap3 s | restore s |")
     print("|---|---|---|---|---|")
@@ -177,7 +210,7 @@ def main():
         for line in open(sys.argv[2]):
             print("- " + line.rstrip())
         print()
-    print("Wall-clock seconds, median over reps; `~` = spread > 20 %% of the median (noisy). "
+    print("Wall-clock seconds, median over reps; `~` = spread > 20 % of the median (noisy). "
           "Ratio in parentheses = pods / peer (< 1× : pods is faster, smaller or leaner). "
           "Repo size = `du -sb` (apparent bytes); pods = POD_HOME/store + POD_HOME/remote.git "
           "(the embedded remote; a push to a real remote would hold the remote.git part elsewhere). "
@@ -186,6 +219,8 @@ def main():
     one_liners(run)
     print()
     ratio_table(run)
+    print()
+    pods_stages(run)
     print()
     print("Per-rep wall seconds (rep1/rep2/...):")
     print()

@@ -132,18 +132,22 @@ fn merge_dirs(
     names.dedup();
     for name in names {
         let (b, o, t) = (base.get(name), ours.get(name), theirs.get(name));
-        if same(o, t) {
+        let dir_mtime_differs = matches!((o, t), (Some(o), Some(t)) if o.mtime_ns != t.mtime_ns);
+        if same(o, t) && !(dir_id(o).is_some() && dir_mtime_differs) {
             continue;
         }
         let path = if rel.is_empty() { name.to_vec() } else { [rel, b"/", name].concat() };
         if let (Some(od), Some(td)) = (dir_id(o), dir_id(t)) {
-            // Both sides have a directory: merge inside it, then its metadata. Writing inside
-            // a directory changes its mtime, so the pod's is put back.
+            // Both sides have a directory: merge inside it, then its metadata. A directory's
+            // mtime is not something a user makes (writing inside changes it), so the pod's
+            // is put back whenever it differs.
             let (o, t) = (o.expect("dir"), t.expect("dir"));
             let before = out.changes.len();
-            merge_dirs(load, &path, load(dir_id(b))?, load(Some(od))?, load(Some(td))?, prefer, out)?;
+            if od != td {
+                merge_dirs(load, &path, load(dir_id(b))?, load(Some(od))?, load(Some(td))?, prefer, out)?;
+            }
             let take_mode = o.mode != t.mode && b.is_some_and(|b| b.mode == o.mode);
-            if take_mode || out.changes.len() > before {
+            if take_mode || out.changes.len() > before || dir_mtime_differs {
                 let mode = if take_mode { t.mode } else { o.mode };
                 let to = Entry { name: t.name.clone(), mode, mtime_ns: t.mtime_ns, node: o.node.clone() };
                 out.changes.push(Change { path, from: Some(o.clone()), to: Some(to) });

@@ -55,7 +55,7 @@ fn remote_moved_since_last_pull() {
     let sandbox = Sandbox::new();
     let remote = sandbox.bare_remote("remote.git");
     let url = remote.to_str().expect("utf-8");
-    let (a, b) = (sandbox.folder("a"), sandbox.folder("b"));
+    let (a, b, c) = (sandbox.folder("a"), sandbox.folder("b"), sandbox.folder("c"));
     std::fs::write(a.join("f"), b"one").expect("write");
     let alice = sandbox.pods("home-a", &a);
     let bob = sandbox.pods("home-b", &b);
@@ -65,16 +65,26 @@ fn remote_moved_since_last_pull() {
     bob.ok(&["pull", "p"]);
     std::fs::write(a.join("f"), b"two").expect("write");
     alice.ok(&["push", "p"]);
+
+    // A folder that never pulled the pod is told to pull first, and nothing changes.
     let head = git(&["--git-dir", url, "rev-parse", "p"]);
-    std::fs::write(b.join("g"), b"bob's").expect("write");
-    let err = bob.fails(&["push", "p"]);
-    assert!(err.contains("version 2") && err.contains("pods pull p"), "{err}");
+    std::fs::write(c.join("g"), b"carol's").expect("write");
+    let carol = sandbox.pods("home-b", &c);
+    let err = carol.fails(&["push", "p"]);
+    assert!(err.contains("version 2") && err.contains("pods pull p") && err.contains("--force"), "{err}");
     assert_eq!(git(&["--git-dir", url, "rev-parse", "p"]), head, "the remote changed");
-    // Pulling merges Alice's change with Bob's new file; then Bob can push.
+
+    // Bob synced version 1 and changed another file: his push merges with Alice's.
+    std::fs::write(b.join("g"), b"bob's").expect("write");
+    let pushed = bob.json(&["push", "p"]);
+    assert_eq!((pushed["version"].as_u64(), pushed["merged_as"].as_u64()), (Some(3), Some(4)));
+    let parents = git(&["--git-dir", url, "log", "-1", "--format=%P", "p"]);
+    assert_eq!(parents.trim(), head.trim(), "the merge commit must follow Alice's");
     bob.ok(&["pull", "p"]);
     assert_eq!(std::fs::read(b.join("f")).expect("read"), b"two");
     assert_eq!(std::fs::read(b.join("g")).expect("read"), b"bob's");
-    assert_eq!(bob.json(&["push", "p"])["version"], 3);
+    alice.ok(&["pull", "p"]);
+    assert_same_folder(&a, &b);
 }
 
 #[test]
