@@ -3,6 +3,7 @@
 
 mod crash;
 mod errors;
+mod merge;
 mod remote;
 mod roundtrip;
 mod support;

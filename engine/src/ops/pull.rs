@@ -167,7 +167,15 @@ pub fn plan(outcome: &Outcome) -> Vec<Planned> {
             size_after: size_of(to),
         }
     };
-    let mut planned: Vec<Planned> = outcome.changes.iter().map(describe).collect();
+    // A directory whose metadata ends up as it was is bookkeeping (its mtime is put back
+    // after writing inside it), not something the user would see change.
+    let visible = |c: &&Change| match (&c.from, &c.to) {
+        (Some(f @ Entry { node: Node::Dir(_), .. }), Some(t @ Entry { node: Node::Dir(_), .. })) => {
+            f.mode != t.mode || f.mtime_ns != t.mtime_ns
+        }
+        _ => true,
+    };
+    let mut planned: Vec<Planned> = outcome.changes.iter().filter(visible).map(describe).collect();
     for conflict in outcome.unresolved() {
         planned.push(Planned {
             path: String::from_utf8_lossy(&conflict.path).into_owned(),

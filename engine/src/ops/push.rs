@@ -16,8 +16,9 @@ use crate::merge::{self, Prefer, Strategy};
 use crate::remote::{GitRemote, PodMarker, PushRequest};
 use crate::store::Store;
 
-/// How many times a push that lost a race is merged and tried again.
-const MAX_ATTEMPTS: usize = 4;
+/// How many times a push that lost a race is merged and tried again. Each retry waits a
+/// little longer, with jitter, so two pushers in a tight loop do not collide forever.
+const MAX_ATTEMPTS: u64 = 10;
 
 #[derive(Debug, Default, Clone)]
 pub struct PushOptions {
@@ -167,7 +168,11 @@ pub fn push(env: &Env, name: &str, data_dir: Option<&Path>, options: &PushOption
         env.interrupt.check()?;
         crate::fault::point("push-before-remote");
         let commit = match remote.push(&request, &store, env.progress) {
-            Err(Error::RemoteMoved { .. }) if attempt < MAX_ATTEMPTS => continue,
+            Err(Error::RemoteMoved { .. }) if attempt < MAX_ATTEMPTS => {
+                let jitter = u64::from(std::process::id()) ^ now_ns() as u64;
+                std::thread::sleep(std::time::Duration::from_millis(attempt * 100 + jitter % 200));
+                continue;
+            }
             other => other?,
         };
         crate::fault::point("push-before-state");
