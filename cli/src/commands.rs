@@ -107,6 +107,27 @@ pub fn run(cli: Cli, interrupt: &Interrupt, out: &mut dyn Write) -> Result<()> {
                 bail!("the pull succeeded, but the --exec command failed (exit status {code})");
             }
         }
+        Command::Diff { a, b, stat, exit_code, paths } => {
+            let old = ops::Side::parse(&a)?;
+            let new = ops::Side::parse(b.as_deref().unwrap_or("."))?;
+            let filters: Vec<Vec<u8>> = paths
+                .iter()
+                .map(|p| {
+                    use std::os::unix::ffi::OsStrExt;
+                    p.as_os_str()
+                        .as_bytes()
+                        .trim_ascii_end()
+                        .strip_suffix(b"/")
+                        .unwrap_or(p.as_os_str().as_bytes())
+                        .to_vec()
+                })
+                .collect();
+            let stats = ops::diff(&env, &old, &new, data_dir, &filters)?;
+            diff_report(&stats, stat, json, out)?;
+            if exit_code && !stats.is_empty() {
+                return Err(anyhow::Error::new(DiffersExit));
+            }
+        }
         Command::Undo { list } => {
             let (backups, undone) = ops::undo(&env, data_dir, list)?;
             if json {
@@ -332,5 +353,83 @@ fn pull_report(outcome: &ops::PullOutcome, dry_run: bool, json: bool, out: &mut 
         writeln!(out, "conflict {}: {} ({kept})", String::from_utf8_lossy(&c.path), c.describe())?;
     }
     writeln!(out, "pulled '{}' version {}: {} path(s) changed", outcome.pod, outcome.version, outcome.planned.len())?;
+    Ok(())
+}
+
+/// `--exit-code` found differences: exit with 1, print nothing more.
+#[derive(Debug)]
+pub struct DiffersExit;
+
+impl std::fmt::Display for DiffersExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the two sides differ")
+    }
+}
+
+impl std::error::Error for DiffersExit {}
+
+fn diff_report(stats: &[ops::Stat], stat: bool, json: bool, out: &mut dyn Write) -> Result<()> {
+    use pods_engine::diff::Status;
+    let text = |p: &[u8]| String::from_utf8_lossy(p).into_owned();
+    let kind = |e: &Option<pods_engine::codec::tree::Entry>| e.as_ref().map(|e| e.node.kind_name());
+    if json {
+        let list: Vec<_> = stats
+            .iter()
+            .map(|s| {
+                let d = &s.difference;
+                json!({
+                    "status": d.status.letter().to_string(), "change": format!("{:?}", d.status),
+                    "path": text(&d.path), "old_path": d.old_path.as_deref().map(text),
+                    "kind_before": kind(&d.old), "kind_after": kind(&d.new),
+                    "mode_before": d.old.as_ref().map(|e| format!("{:o}", e.mode)),
+                    "mode_after": d.new.as_ref().map(|e| format!("{:o}", e.mode)),
+                    "size_before": s.size_before, "size_after": s.size_after,
+                    "new_bytes": s.new_bytes, "shared_bytes": s.shared_bytes,
+                })
+            })
+            .collect();
+        writeln!(out, "{}", json!(list))?;
+        return Ok(());
+    }
+    for s in stats {
+        let d = &s.difference;
+        let name = match &d.old_path {
+            Some(old) => format!("{} -> {}", text(old), text(&d.path)),
+            None => text(&d.path),
+        };
+        let note = match d.status {
+            Status::ModeChanged => {
+                let mode = |e: &Option<pods_engine::codec::tree::Entry>| e.as_ref().map_or(0, |e| e.mode);
+                format!("\t(mode {:o} -> {:o})", mode(&d.old), mode(&d.new))
+            }
+            Status::TypeChanged => format!("\t({} -> {})", kind(&d.old).unwrap_or("?"), kind(&d.new).unwrap_or("?")),
+            _ => String::new(),
+        };
+        if stat {
+            let size = |v: Option<u64>| v.map_or("-".to_string(), human_bytes);
+            writeln!(
+                out,
+                "{} {name}  {} -> {}  ({} new, {} shared)",
+                d.status.letter(),
+                size(s.size_before),
+                size(s.size_after),
+                human_bytes(s.new_bytes),
+                human_bytes(s.shared_bytes)
+            )?;
+        } else {
+            writeln!(out, "{}\t{name}{note}", d.status.letter())?;
+        }
+    }
+    if stat {
+        let new: u64 = stats.iter().map(|s| s.new_bytes).sum();
+        let shared: u64 = stats.iter().map(|s| s.shared_bytes).sum();
+        writeln!(
+            out,
+            "{} path(s) changed; {} of new data, {} unchanged inside changed files",
+            stats.len(),
+            human_bytes(new),
+            human_bytes(shared)
+        )?;
+    }
     Ok(())
 }

@@ -71,6 +71,22 @@ pub enum Command {
         #[arg(long)]
         exec: Option<String>,
     },
+    /// Show what changed between two versions (NAME, NAME@VERSION, or . for DATA_DIR)
+    Diff {
+        /// The old side
+        a: String,
+        /// The new side [default: . (DATA_DIR)]
+        b: Option<String>,
+        /// Sizes, and bytes that really changed at chunk level
+        #[arg(long)]
+        stat: bool,
+        /// Exit with 1 when there are differences
+        #[arg(long)]
+        exit_code: bool,
+        /// Only these paths (and what is below them)
+        #[arg(last = true)]
+        paths: Vec<std::path::PathBuf>,
+    },
     /// Put DATA_DIR back as it was before the last pull or reset
     Undo {
         /// List the backups instead
@@ -132,6 +148,7 @@ fn main() -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     match commands::run(cli, &interrupt, &mut stdout) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.is::<commands::DiffersExit>() => ExitCode::from(1),
         Err(error) => {
             eprintln!("error: {error:#}");
             let code = match error.downcast_ref::<pods_engine::Error>() {

@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod chunker;
 pub mod codec;
+pub mod diff;
 pub mod error;
 pub mod fault;
 pub mod filecache;

@@ -2,6 +2,7 @@
 //! path, file:// and ssh:// to an sshd the tests start) and check results with plain git.
 
 mod crash;
+mod diff;
 mod errors;
 mod merge;
 mod remote;

@@ -1,6 +1,7 @@
 //! Operations: what each `pods` command does, as functions of their options. The CLI only
 //! parses arguments and renders results.
 
+mod diff;
 mod pods;
 mod pull;
 mod push;
@@ -9,6 +10,7 @@ mod undo;
 
 use std::path::{Path, PathBuf};
 
+pub use diff::{diff, Side, Stat};
 pub use pods::{create_pod, delete_pod, list_pods, remote_add, remote_remove, versions, PodInfo, RemotePod};
 pub use pull::{plan, pull, Planned, PullOptions, PullOutcome};
 pub use push::{push, PushOptions, PushOutcome};
