@@ -43,16 +43,14 @@ struct OnDisk {
 impl FilesCache {
     /// Loads the cache; a missing or unreadable one is empty (it is only an accelerator).
     pub fn load(path: &Path) -> Result<FilesCache> {
-        let Some(bytes) = fsio::read_optional(path)? else {
-            return Ok(FilesCache::default());
-        };
-        let Some((&VERSION, body)) = bytes.split_first() else {
-            return Ok(FilesCache::default());
-        };
-        let Ok(disk) = postcard_exact::<OnDisk>("files cache", body) else {
-            return Ok(FilesCache::default());
-        };
-        Ok(FilesCache { files: disk.files.into_iter().map(|(k, v)| (k.into_vec(), v)).collect() })
+        Ok(fsio::read_optional(path)?.map(|bytes| Self::decode(&bytes)).unwrap_or_default())
+    }
+
+    /// Decodes a cache file; anything malformed gives an empty cache. Pure, for fuzzing.
+    pub fn decode(bytes: &[u8]) -> FilesCache {
+        let Some((&VERSION, body)) = bytes.split_first() else { return FilesCache::default() };
+        let Ok(disk) = postcard_exact::<OnDisk>("files cache", body) else { return FilesCache::default() };
+        FilesCache { files: disk.files.into_iter().map(|(k, v)| (k.into_vec(), v)).collect() }
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {

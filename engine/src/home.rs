@@ -126,10 +126,12 @@ impl Home {
 
     /// The git remote for `url`, creating the embedded default repository on first use.
     pub fn remote(&self, url: &str) -> Result<GitRemote> {
+        let remote = GitRemote::open(&self.root.join("git"), url)?;
         if self.is_default_remote(url) {
             GitRemote::init_local_remote(Path::new(url))?;
+            return Ok(remote.owned_locally(Path::new(url)));
         }
-        GitRemote::open(&self.root.join("git"), url)
+        Ok(remote)
     }
 
     fn read_json<T: for<'de> Deserialize<'de> + Default>(&self, name: &str) -> Result<T> {

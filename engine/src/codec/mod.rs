@@ -26,10 +26,7 @@ impl DecodeError {
 pub const MAX_BLOB_LEN: u32 = 64 << 20;
 
 /// Decodes a postcard body that must fill `bytes` exactly.
-pub(crate) fn postcard_exact<'a, T: serde::Deserialize<'a>>(
-    what: &'static str,
-    bytes: &'a [u8],
-) -> Result<T, DecodeError> {
+pub fn postcard_exact<'a, T: serde::Deserialize<'a>>(what: &'static str, bytes: &'a [u8]) -> Result<T, DecodeError> {
     let (value, rest) = postcard::take_from_bytes(bytes).map_err(|e| DecodeError::new(what, e.to_string()))?;
     if !rest.is_empty() {
         return Err(DecodeError::new(what, format!("{} trailing bytes", rest.len())));

@@ -16,6 +16,7 @@ use std::process::{Command, Stdio};
 use gix::objs::Write as _;
 use gix::ObjectId;
 
+use super::gitpack;
 use super::layout::{self, PodMarker, POD_MARKER, REMOTE_FORMAT};
 use crate::codec::version::Version;
 use crate::error::{Error, Result};
@@ -27,6 +28,9 @@ use crate::store::Store;
 pub struct GitRemote {
     pub url: String,
     staging: PathBuf,
+    /// A repository on this disk that pods owns (the embedded default remote): pushes write
+    /// git packs into it directly instead of running `git push` (format-spec/remote.md).
+    direct: Option<PathBuf>,
 }
 
 /// What a push records.
@@ -79,7 +83,13 @@ impl GitRemote {
             init_bare(&staging, url)?;
             fsio::write_atomic(&staging.join("pods-url"), url.as_bytes())?;
         }
-        Ok(GitRemote { url: url.to_string(), staging })
+        Ok(GitRemote { url: url.to_string(), staging, direct: None })
+    }
+
+    /// Marks the remote as a repository pods owns on this disk, pushed to directly.
+    pub fn owned_locally(mut self, repo: &Path) -> Self {
+        self.direct = Some(repo.to_path_buf());
+        self
     }
 
     /// Creates the bare repository that serves as the embedded default remote.
@@ -216,9 +226,17 @@ impl GitRemote {
     /// fast-forward: if the branch moved since `parent`, git refuses and nothing changes.
     pub fn push(&self, request: &PushRequest, store: &Store, progress: &dyn Progress) -> Result<ObjectId> {
         self.clean_scratch();
-        let scratch = self.scratch("push")?;
-        let pack_blobs = import_packs(&scratch.path, request.new_packs, store, &self.url)?;
-        crate::fault::point("push-packs-in-git");
+        let total: u64 =
+            request.new_packs.iter().filter_map(|p| fs::metadata(store.pack_path(p)).ok()).map(|m| m.len()).sum();
+        progress.begin(Phase::Upload, total);
+        let (scratch, pack_blobs) = match &self.direct {
+            Some(repo) => (None, write_packs_direct(repo, request.new_packs, store, progress, &self.url)?),
+            None => {
+                let scratch = self.scratch("push")?;
+                let ids = import_packs(&scratch.path, request.new_packs, store, &self.url)?;
+                (Some(scratch), ids)
+            }
+        };
         let staging = self.repo()?;
         let err = |e: gix::Error| gix_error(&self.url, e);
         let parent_tree = match request.parent {
@@ -256,15 +274,23 @@ impl GitRemote {
             extra_headers: Vec::new(),
         };
         let commit = staging.write_object(&commit).map_err(err)?.detach();
-        let total: u64 =
-            request.new_packs.iter().filter_map(|p| fs::metadata(store.pack_path(p)).ok()).map(|m| m.len()).sum();
-        progress.begin(Phase::Upload, total);
-        let refspec = format!("{commit}:refs/heads/{}", request.branch);
-        let pushed = run(
-            git_cmd(Some(&scratch.path)).args(["push", "--quiet", "--no-thin", &self.url, &refspec]),
-            "push",
-            &self.url,
-        );
+        let pushed = match (&self.direct, &scratch) {
+            (Some(repo), _) => {
+                let skip: HashSet<ObjectId> = pack_blobs.iter().copied().collect();
+                write_history_direct(repo, &staging, commit, &skip, &self.url)
+                    .and_then(|()| update_ref_direct(repo, request.branch, commit, request.parent, &self.url))
+            }
+            (None, Some(scratch)) => {
+                let refspec = format!("{commit}:refs/heads/{}", request.branch);
+                run(
+                    git_cmd(Some(&scratch.path)).args(["push", "--quiet", "--no-thin", &self.url, &refspec]),
+                    "push",
+                    &self.url,
+                )
+                .map(drop)
+            }
+            (None, None) => unreachable!("a scratch repository exists unless pushing directly"),
+        };
         if let Err(Error::Git { message, .. }) = &pushed {
             if message.contains("fetch first") || message.contains("non-fast-forward") || message.contains("rejected") {
                 return Err(Error::RemoteMoved { branch: request.branch.to_string(), url: self.url.clone() });
@@ -272,7 +298,9 @@ impl GitRemote {
         }
         pushed?;
         crate::fault::point("push-after-git-push");
-        progress.advance(total);
+        if self.direct.is_none() {
+            progress.advance(total);
+        }
         progress.end(Phase::Upload);
         self.set_known_head(request.branch, commit)?;
         Ok(commit)
@@ -611,4 +639,126 @@ fn write_tree(repo: &gix::Repository, files: &BTreeMap<String, ObjectId>, prefix
     });
     let tree = gix::objs::Tree { entries };
     Ok(repo.write_object(&tree).map_err(|e| gix_error(url, e))?.detach())
+}
+
+/// Writes the pack files as one git pack straight into `repo` (a repository pods owns on
+/// this disk) and returns their git blob ids. The git pack is named by its checksum and
+/// becomes visible when its index is renamed into place, as git does it.
+fn write_packs_direct(
+    repo: &Path,
+    packs: &[PackId],
+    store: &Store,
+    progress: &dyn Progress,
+    url: &str,
+) -> Result<Vec<ObjectId>> {
+    if packs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let objects: Result<Vec<(gitpack::Kind, u64, PathBuf)>> = packs
+        .iter()
+        .map(|p| {
+            let path = store.pack_path(p);
+            let len = fs::metadata(&path).map_err(Error::io("reading pack", &path))?.len();
+            Ok((gitpack::Kind::Blob, len, path))
+        })
+        .collect();
+    let ids = write_git_pack(repo, &objects?, progress, url)?;
+    Ok(ids)
+}
+
+/// Writes a git pack of `objects` (kind, size, file holding the content) into `repo`.
+fn write_git_pack(
+    repo: &Path,
+    objects: &[(gitpack::Kind, u64, PathBuf)],
+    progress: &dyn Progress,
+    url: &str,
+) -> Result<Vec<ObjectId>> {
+    let dir = repo.join("objects/pack");
+    let tmp = fsio::temp_beside(&dir.join("pack"));
+    let io = |e: std::io::Error| Error::io("writing git pack", &dir)(e);
+    let file = fs::File::create(&tmp).map_err(io)?;
+    let result = (|| {
+        let mut writer =
+            gitpack::GitPackWriter::new(std::io::BufWriter::with_capacity(1 << 20, &file), objects.len() as u32)
+                .map_err(io)?;
+        let mut ids = Vec::with_capacity(objects.len());
+        for (kind, size, path) in objects {
+            let mut source = fs::File::open(path).map_err(Error::io("reading", path))?;
+            ids.push(ObjectId::from_bytes_or_panic(&writer.add(*kind, *size, &mut source).map_err(io)?));
+            progress.advance(*size);
+        }
+        let (checksum, idx) = writer.finish().map_err(io)?;
+        file.sync_all().map_err(io)?;
+        let name = hex::encode(checksum);
+        fs::rename(&tmp, dir.join(format!("pack-{name}.pack"))).map_err(io)?;
+        fsio::write_atomic(&dir.join(format!("pack-{name}.idx")), &idx)?;
+        Ok(ids)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(|e| match e {
+        Error::Io { .. } | Error::DiskFull { .. } => e,
+        other => git_error("write", url, other.to_string()),
+    })
+}
+
+/// Copies the commit and every tree and small blob under it that `repo` lacks (pack
+/// blobs, in `skip`, were written already) into `repo` as one git pack.
+fn write_history_direct(
+    repo: &Path,
+    staging: &gix::Repository,
+    commit: ObjectId,
+    skip: &HashSet<ObjectId>,
+    url: &str,
+) -> Result<()> {
+    let remote = gix::open(repo).map_err(|e| gix_error(url, e))?;
+    let err = |e: gix::Error| gix_error(url, e);
+    let mut objects: Vec<(gitpack::Kind, Vec<u8>)> = Vec::new();
+    let root = staging.find_commit(commit).map_err(err)?;
+    objects.push((gitpack::Kind::Commit, root.data.clone()));
+    let mut stack = vec![root.tree_id().map_err(err)?.detach()];
+    while let Some(id) = stack.pop() {
+        if remote.has_object(id) {
+            continue;
+        }
+        let tree = staging.find_tree(id).map_err(err)?;
+        for entry in tree.decode().map_err(err)?.entries {
+            let oid = entry.oid.to_owned();
+            if entry.mode.is_tree() {
+                stack.push(oid);
+            } else if !skip.contains(&oid) && !remote.has_object(oid) {
+                objects.push((gitpack::Kind::Blob, staging.find_object(oid).map_err(err)?.data.clone()));
+            }
+        }
+        objects.push((gitpack::Kind::Tree, tree.data.clone()));
+    }
+    let dir = repo.join("objects/pack");
+    let io = |e: std::io::Error| Error::io("writing git pack", &dir)(e);
+    let mut bytes = Vec::new();
+    let mut writer = gitpack::GitPackWriter::new(&mut bytes, objects.len() as u32).map_err(io)?;
+    for (kind, data) in &objects {
+        writer.add(*kind, data.len() as u64, &mut data.as_slice()).map_err(io)?;
+    }
+    let (checksum, idx) = writer.finish().map_err(io)?;
+    let name = hex::encode(checksum);
+    fsio::write_atomic(&dir.join(format!("pack-{name}.pack")), &bytes)?;
+    fsio::write_atomic(&dir.join(format!("pack-{name}.idx")), &idx)
+}
+
+/// Moves `branch` to `commit` if it is still at `parent` (git's own ref locking).
+fn update_ref_direct(repo: &Path, branch: &str, commit: ObjectId, parent: Option<ObjectId>, url: &str) -> Result<()> {
+    let old = parent.map_or_else(|| "0".repeat(40), |p| p.to_string());
+    let name = format!("refs/heads/{branch}");
+    let result = run(
+        git_cmd(Some(repo)).args(["update-ref", "-m", "pods push", &name, &commit.to_string(), &old]),
+        "update-ref",
+        url,
+    );
+    match result {
+        Err(Error::Git { message, .. }) if message.contains("expected") || message.contains("exists") => {
+            Err(Error::RemoteMoved { branch: branch.to_string(), url: url.to_string() })
+        }
+        other => other.map(drop),
+    }
 }

@@ -3,9 +3,11 @@
 //! adds new files and git moves only new objects. Layout: format-spec/remote.md.
 
 mod git;
+mod gitpack;
 mod layout;
 
 pub use git::{Fetched, GitRemote, PushRequest};
 pub use layout::{
-    pack_path_in_tree, version_path_in_tree, PodMarker, POD_MARKER, REMOTE_FORMAT as REMOTE_FORMAT_VERSION,
+    pack_path_in_tree, parse_pack_name, parse_version_name, version_path_in_tree, PodMarker, POD_MARKER,
+    REMOTE_FORMAT as REMOTE_FORMAT_VERSION,
 };

@@ -121,7 +121,8 @@ pub fn save(root: &Path, index: &Index) -> Result<()> {
     fsio::write_atomic(&root.join("index"), &out)
 }
 
-fn decode(bytes: &[u8]) -> Result<Vec<(PackId, Vec<PackEntry>)>, DecodeError> {
+/// Decodes the index file (format-spec/local.md). Pure, for fuzzing.
+pub fn decode(bytes: &[u8]) -> Result<Vec<(PackId, Vec<PackEntry>)>, DecodeError> {
     let what = "index file";
     let short = || DecodeError::new(what, "truncated");
     if bytes.len() < 16 || &bytes[..8] != MAGIC {

@@ -10,8 +10,8 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use memmap2::Mmap;
 use serde::{Deserialize, Serialize};
+use std::os::unix::fs::FileExt;
 
 use crate::chunker::ChunkerParams;
 use crate::codec::pack::{self, BlobKind, Compression, PackEntry};
@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::fsio;
 use crate::id::{BlobId, PackId, TreeId};
 
+pub use index::decode as decode_index_file;
 pub use writer::DEFAULT_PACK_TARGET;
 
 /// What the store's `config` file holds.
@@ -57,7 +58,9 @@ pub struct Store {
     pub config: StoreConfig,
     index: RwLock<index::Index>,
     writer: Mutex<writer::PackWriter>,
-    maps: Mutex<HashMap<PackId, Arc<Mmap>>>,
+    /// Open pack files. Reads use pread, not mmap: mapped pages of a 1 GiB restore would
+    /// count as this process's memory.
+    files: Mutex<HashMap<PackId, Arc<File>>>,
 }
 
 impl Store {
@@ -101,7 +104,7 @@ impl Store {
             config,
             index: RwLock::new(index),
             writer: Mutex::new(writer),
-            maps: Mutex::new(HashMap::new()),
+            files: Mutex::new(HashMap::new()),
         })
     }
 
@@ -168,10 +171,10 @@ impl Store {
         self.index.write().expect("index lock").add(pack, entries);
     }
 
-    fn map(&self, pack: &PackId) -> Result<Arc<Mmap>> {
-        let mut maps = self.maps.lock().expect("maps lock");
-        if let Some(map) = maps.get(pack) {
-            return Ok(map.clone());
+    fn file(&self, pack: &PackId) -> Result<Arc<File>> {
+        let mut files = self.files.lock().expect("files lock");
+        if let Some(file) = files.get(pack) {
+            return Ok(file.clone());
         }
         let path = self.pack_path(pack);
         let file = File::open(&path).map_err(|e| match e.kind() {
@@ -180,10 +183,9 @@ impl Store {
             }
             _ => Error::io("opening pack", &path)(e),
         })?;
-        // Safety: packs are immutable once renamed into place; pods never rewrites one.
-        let map = Arc::new(unsafe { Mmap::map(&file) }.map_err(Error::io("mapping pack", &path))?);
-        maps.insert(*pack, map.clone());
-        Ok(map)
+        let file = Arc::new(file);
+        files.insert(*pack, file.clone());
+        Ok(file)
     }
 
     /// Reads a blob into `out` (replacing its content) and checks it hashes to its id.
@@ -191,12 +193,26 @@ impl Store {
         let location = self
             .location(id)
             .ok_or_else(|| Error::Corrupt(format!("blob {} is not in any pack", hex::encode(&id.0[..4]))))?;
-        let map = self.map(&location.pack)?;
+        let file = self.file(&location.pack)?;
         let entry = location.entry;
-        let start = entry.offset as usize;
-        let stored = map
-            .get(start..start + entry.stored_len as usize)
-            .ok_or_else(|| Error::Corrupt(format!("pack {} is shorter than its index says", location.pack.short())))?;
+        thread_local! {
+            static STORED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        STORED.with(|cell| {
+            let mut stored = cell.borrow_mut();
+            stored.resize(entry.stored_len as usize, 0);
+            file.read_exact_at(&mut stored, entry.offset).map_err(|e| match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => {
+                    Error::Corrupt(format!("pack {} is shorter than its index says", location.pack.short()))
+                }
+                _ => Error::io("reading pack", self.pack_path(&location.pack))(e),
+            })?;
+            self.decode_blob(id, &location, &stored, out)
+        })
+    }
+
+    fn decode_blob(&self, id: &BlobId, location: &Location, stored: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        let entry = location.entry;
         out.clear();
         match entry.compression {
             Compression::None => out.extend_from_slice(stored),
