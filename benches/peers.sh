@@ -284,6 +284,7 @@ for ((rep=1; rep<=REPS; rep++)); do
   rm -rf "$REPOS"
 done
 echo "=== done $(date -u +%T)"
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg) (a load above the CPU count means something else competed for the CPUs)" >> "$META"
 rm -rf "$DATA" "$REPOS" "$RESTORE" "$PODS_RHOME"
 
 python3 "$HERE/peers_summary.py" "$OUTCSV" "$META" | tee "$REPORT"

@@ -181,9 +181,9 @@ def pods_stages(run):
         wall = st.median(run.vals("pods", ph, "wall_s"))
         parts = ["%s %s s (%s)" % (k, num(st.median(v)), amount[k]) for k, v in stages.items()]
         rest = wall - sum(st.median(v) for v in stages.values())
-        parts.append("rest (start-up, git, index, state, fsync...) %s s" % num(max(rest, 0)))
+        parts.append("outside these stages (wall − their sum: start-up, git, index, state, fsync) %s s" % num(max(rest, 0)))
         lines.append("| %s | %s | %s |" % (ph, num(wall), "; ".join(parts)))
-    print("pods' own stage timings (stderr, 0.1 s resolution; stages that moved no bytes are not printed):")
+    print("pods' own stage timings, from its stderr (0.1 s resolution; pods prints no line for a stage that moved no bytes):")
     print()
     print("| phase | wall s | stages (median) |")
     print("|---|---|---|")

@@ -128,6 +128,37 @@ pub fn run(cli: Cli, interrupt: &Interrupt, out: &mut dyn Write) -> Result<()> {
                 return Err(anyhow::Error::new(DiffersExit));
             }
         }
+        Command::Verify { name, remote } => {
+            let report = ops::verify(&env, name.as_deref(), remote)?;
+            if json {
+                writeln!(out, "{}", json!(report))?;
+            } else {
+                writeln!(
+                    out,
+                    "checked {} pack(s), {} blob(s), {} version(s): {}",
+                    report.packs,
+                    report.blobs,
+                    report.versions,
+                    if report.problems.is_empty() {
+                        "no problems".to_string()
+                    } else {
+                        format!("{} problem(s)", report.problems.len())
+                    }
+                )?;
+                for problem in &report.problems {
+                    writeln!(out, "problem: {}", problem.what)?;
+                    for a in problem.affected.iter().take(20) {
+                        writeln!(out, "  affects {a}")?;
+                    }
+                    if problem.affected.len() > 20 {
+                        writeln!(out, "  ... and {} more", problem.affected.len() - 20)?;
+                    }
+                }
+            }
+            if !report.problems.is_empty() {
+                bail!("verify found {} problem(s)", report.problems.len());
+            }
+        }
         Command::Undo { list } => {
             let (backups, undone) = ops::undo(&env, data_dir, list)?;
             if json {

@@ -87,6 +87,14 @@ pub enum Command {
         #[arg(last = true)]
         paths: Vec<std::path::PathBuf>,
     },
+    /// Check that every version can be restored: packs, index, trees, chunks
+    Verify {
+        /// Only this pod's versions [default: all]
+        name: Option<String>,
+        /// Also check the remotes (git fsck, and every pack downloaded and checked)
+        #[arg(long)]
+        remote: bool,
+    },
     /// Put DATA_DIR back as it was before the last pull or reset
     Undo {
         /// List the backups instead

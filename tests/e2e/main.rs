@@ -8,3 +8,4 @@ mod merge;
 mod remote;
 mod roundtrip;
 mod support;
+mod trust;

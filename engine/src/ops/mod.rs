@@ -7,6 +7,7 @@ mod pull;
 mod push;
 mod reset;
 mod undo;
+mod verify;
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,7 @@ pub use pull::{plan, pull, Planned, PullOptions, PullOutcome};
 pub use push::{push, PushOptions, PushOutcome};
 pub use reset::reset;
 pub use undo::{undo, UndoOutcome};
+pub use verify::{verify, Problem, VerifyReport};
 
 use crate::error::{Error, Result};
 use crate::filecache::FilesCache;

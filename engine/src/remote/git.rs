@@ -156,6 +156,62 @@ impl GitRemote {
         Ok(Scratch { path })
     }
 
+    /// Checks the branch on the remote without restoring anything: `git fsck` when the
+    /// remote is a repository on this disk, then every pack of the head downloaded in full
+    /// (a scratch repository without our objects, so nothing is assumed present) and
+    /// checked like an import would. Returns the problems found.
+    pub fn verify_remote(&self, branch: &str) -> Result<Vec<String>> {
+        let mut problems = Vec::new();
+        let local = Path::new(self.url.strip_prefix("file://").unwrap_or(&self.url));
+        if local.is_absolute() && local.exists() {
+            if let Err(e) = run(
+                git_cmd(None).arg("--git-dir").arg(local).args(["fsck", "--strict", "--no-dangling", "--no-progress"]),
+                "fsck",
+                &self.url,
+            ) {
+                problems.push(format!("git fsck of {}: {e}", self.url));
+            }
+        }
+        let Some(head) = self.remote_head(branch)? else { return Ok(problems) };
+        self.clean_scratch();
+        let path = self.staging.join("scratch").join(format!("verify-{}", std::process::id()));
+        init_bare(&path, &self.url)?;
+        let scratch = Scratch { path };
+        let refspec = format!("+refs/heads/{branch}:refs/heads/fetched");
+        run(
+            git_cmd(Some(&scratch.path)).args([
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--no-write-fetch-head",
+                &self.url,
+                &refspec,
+            ]),
+            "fetch",
+            &self.url,
+        )?;
+        let repo = gix::open(&scratch.path).map_err(|e| gix_error(&self.url, e))?;
+        let root = repo
+            .find_commit(head)
+            .map_err(|e| gix_error(&self.url, e))?
+            .tree_id()
+            .map_err(|e| gix_error(&self.url, e))?
+            .detach();
+        let listing = read_pod_tree(&repo, root, &self.url, branch)?;
+        for (pack, blob) in &listing.packs {
+            let object = repo.find_object(*blob).map_err(|e| gix_error(&self.url, e))?;
+            if let Err(why) = crate::store::check_pack(pack, &object.data) {
+                problems.push(format!("pack {} on {} (branch {branch}): {why}", pack.short(), self.url));
+            }
+        }
+        for (number, blob) in &listing.versions {
+            if let Err(e) = self.read_version(&repo, *number, *blob, branch) {
+                problems.push(e.to_string());
+            }
+        }
+        Ok(problems)
+    }
+
     /// Removes scratch repositories left by a killed process. Callers hold the home lock.
     pub fn clean_scratch(&self) {
         let _ = fs::remove_dir_all(self.staging.join("scratch"));

@@ -23,6 +23,8 @@ const VERSION: u32 = 1;
 pub struct Index {
     pub blobs: HashMap<BlobId, Location>,
     pub packs: BTreeSet<PackId>,
+    /// Packs on disk whose trailer could not be read.
+    pub broken: Vec<(PackId, String)>,
 }
 
 impl Index {
@@ -56,9 +58,14 @@ pub fn load(root: &Path) -> Result<Index> {
     let mut missing: Vec<&PackId> = on_disk.difference(&covered).collect();
     missing.sort_unstable();
     for pack in missing {
-        let entries = read_pack_index(&super::pack_path(root, pack))?;
-        index.add(*pack, &entries);
-        changed = true;
+        // A pack whose trailer cannot be read serves nothing; `pods verify` names it.
+        match read_pack_index(&super::pack_path(root, pack)) {
+            Ok(entries) => {
+                index.add(*pack, &entries);
+                changed = true;
+            }
+            Err(e) => index.broken.push((*pack, e.to_string())),
+        }
     }
     if changed {
         save(root, &index)?;

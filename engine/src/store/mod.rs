@@ -212,22 +212,9 @@ impl Store {
     }
 
     fn decode_blob(&self, id: &BlobId, location: &Location, stored: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        let entry = location.entry;
-        out.clear();
-        match entry.compression {
-            Compression::None => out.extend_from_slice(stored),
-            Compression::Zstd => decompress_into(stored, entry.raw_len as usize, out).map_err(|e| {
-                Error::Corrupt(format!("blob {} in pack {}: {e}", hex::encode(&id.0[..4]), location.pack.short()))
-            })?,
-        }
-        if out.len() != entry.raw_len as usize || blake3::hash(out).as_bytes() != &id.0 {
-            return Err(Error::Corrupt(format!(
-                "blob {} in pack {} does not match its hash",
-                hex::encode(&id.0[..4]),
-                location.pack.short()
-            )));
-        }
-        Ok(())
+        unpack_blob(id, &location.entry, stored, out).map_err(|e| {
+            Error::Corrupt(format!("blob {} in pack {}: {}", hex::encode(&id.0[..4]), location.pack.short(), e.why))
+        })
     }
 
     pub fn read_tree(&self, id: &TreeId) -> Result<Tree> {
@@ -257,19 +244,41 @@ impl Store {
     /// Adds a pack received from elsewhere. Its bytes must hash to `claimed` and its index
     /// must be well formed; each blob is checked against its id when it is read.
     pub fn import_pack(&self, claimed: &PackId, bytes: &[u8]) -> Result<()> {
-        if PackId::of(bytes) != *claimed {
-            return Err(Error::Remote(format!(
-                "pack {} from the remote does not match its name (corrupt or tampered); nothing was written",
+        let entries = check_pack(claimed, bytes).map_err(|why| {
+            Error::Remote(format!(
+                "pack {} from the remote is corrupt or tampered: {why}; nothing was written",
                 claimed.short()
-            )));
-        }
-        let entries = pack::decode_pack_index(bytes)
-            .map_err(|e| Error::Remote(format!("pack {} from the remote: {e}", claimed.short())))?;
+            ))
+        })?;
         if !self.has_pack(claimed) {
             fsio::write_atomic(&self.pack_path(claimed), bytes)?;
         }
         self.add_to_index(*claimed, &entries);
         Ok(())
+    }
+
+    /// The ids of every pack file in the store.
+    pub fn pack_ids(&self) -> Result<Vec<PackId>> {
+        let dir = self.root.join("packs");
+        let mut packs = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(Error::io("listing", &dir))? {
+            let name = entry.map_err(Error::io("listing", &dir))?.file_name();
+            if let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".pack")).and_then(PackId::from_hex) {
+                packs.push(id);
+            }
+        }
+        packs.sort_unstable();
+        Ok(packs)
+    }
+
+    /// Packs whose index could not be read when the store was opened, with why.
+    pub fn broken_packs(&self) -> Vec<(PackId, String)> {
+        self.index.read().expect("index lock").broken.clone()
+    }
+
+    /// Where the index (the file `index`, loaded at open) says each blob is.
+    pub fn index_entries(&self) -> Vec<(BlobId, Location)> {
+        self.index.read().expect("index lock").blobs.iter().map(|(id, l)| (*id, *l)).collect()
     }
 
     /// Number of blobs indexed.
@@ -290,4 +299,38 @@ fn decompress_into(stored: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<(
     out.reserve(raw_len);
     decompressor.decompress_to_buffer(stored, out).map_err(|e| DecodeError::new("zstd frame", e.to_string()))?;
     Ok(())
+}
+
+/// Decompresses a stored blob and checks it against its id. Pure, for fuzzing and checks.
+pub fn unpack_blob(id: &BlobId, entry: &PackEntry, stored: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    out.clear();
+    if stored.len() != entry.stored_len as usize {
+        return Err(DecodeError::new("blob", "stored length differs from the index"));
+    }
+    match entry.compression {
+        Compression::None => out.extend_from_slice(stored),
+        Compression::Zstd => decompress_into(stored, entry.raw_len as usize, out)?,
+    }
+    if out.len() != entry.raw_len as usize || blake3::hash(out).as_bytes() != &id.0 {
+        return Err(DecodeError::new("blob", "content does not match its hash"));
+    }
+    Ok(())
+}
+
+/// Checks a whole pack held in memory: its bytes hash to its name, its index is well
+/// formed, and every blob decompresses to exactly its declared size and hashes to its id.
+/// Returns the entries.
+pub fn check_pack(claimed: &PackId, bytes: &[u8]) -> Result<Vec<PackEntry>, String> {
+    use rayon::prelude::*;
+    if PackId::of(bytes) != *claimed {
+        return Err("its content does not hash to its name".into());
+    }
+    let entries = pack::decode_pack_index(bytes).map_err(|e| e.to_string())?;
+    entries.par_iter().try_for_each_init(Vec::new, |out, entry| {
+        let start = entry.offset as usize;
+        let stored = &bytes[start..start + entry.stored_len as usize];
+        unpack_blob(&entry.id, entry, stored, out)
+            .map_err(|e| format!("blob {}: {}", hex::encode(&entry.id.0[..4]), e.why))
+    })?;
+    Ok(entries)
 }

@@ -1,0 +1,289 @@
+//! Corrupted stores are found and named by `pods verify`; a hostile remote is refused
+//! with the data folder untouched and nothing written outside it.
+
+use std::path::{Path, PathBuf};
+
+use pods_engine::codec::pack::{self, BlobKind, Compression, PackEntry};
+use pods_engine::codec::tree::{Entry, Node, Tree};
+use pods_engine::codec::version::{Stats, Version};
+use pods_engine::id::{BlobId, ChunkId, PackId, TreeId};
+use pods_engine::progress::NoProgress;
+use pods_engine::remote::{GitRemote, PodMarker, PushRequest};
+use pods_engine::store::Store;
+
+use crate::support::*;
+
+/// A home with two versions (so two packs), and the store's pack paths.
+fn pushed_store(sandbox: &Sandbox) -> (Pods, Vec<PathBuf>) {
+    let a = sandbox.folder("a");
+    build(&a, &[(b"keep/one.txt", Spec::File(b"one", 0o644)), (b"big.bin", Spec::File(&noise(300_000, 1), 0o644))]);
+    let pods = sandbox.pods("home", &a);
+    pods.ok(&["push", "p"]);
+    build(&a, &[(b"keep/two.txt", Spec::File(b"two", 0o644))]);
+    pods.ok(&["push", "p"]);
+    let packs: Vec<PathBuf> =
+        std::fs::read_dir(sandbox.path("home/store/packs")).expect("packs").map(|e| e.expect("entry").path()).collect();
+    assert!(packs.len() >= 2);
+    pods.ok(&["verify"]);
+    (pods, packs)
+}
+
+fn verify_fails(pods: &Pods) -> serde_json::Value {
+    let out = pods.run(&["verify", "--json"]);
+    assert!(!out.status.success(), "verify should fail");
+    serde_json::from_slice(&out.stdout).expect("JSON report")
+}
+
+fn biggest(packs: &[PathBuf]) -> PathBuf {
+    packs.iter().max_by_key(|p| std::fs::metadata(p).expect("meta").len()).expect("a pack").clone()
+}
+
+#[test]
+fn verify_names_each_kind_of_corruption() {
+    // A flipped byte in a pack: the pack is named, and so are the files it breaks.
+    let sandbox = Sandbox::new();
+    let (pods, packs) = pushed_store(&sandbox);
+    let victim = biggest(&packs);
+    let mut bytes = std::fs::read(&victim).expect("read");
+    bytes[100] ^= 0xff;
+    std::fs::write(&victim, &bytes).expect("write");
+    let report = verify_fails(&pods);
+    let text = report.to_string();
+    let name = victim.file_stem().expect("stem").to_string_lossy()[..8].to_string();
+    assert!(text.contains(&format!("pack {name}")) && text.contains("p@2: big.bin"), "{text}");
+
+    // A truncated pack.
+    let sandbox = Sandbox::new();
+    let (pods, packs) = pushed_store(&sandbox);
+    let victim = biggest(&packs);
+    let bytes = std::fs::read(&victim).expect("read");
+    std::fs::write(&victim, &bytes[..bytes.len() / 2]).expect("write");
+    assert!(verify_fails(&pods).to_string().contains("does not hash to its name"));
+
+    // A missing pack: its blobs are in no pack, and the index lists a pack that is gone.
+    let sandbox = Sandbox::new();
+    let (pods, packs) = pushed_store(&sandbox);
+    std::fs::remove_file(biggest(&packs)).expect("remove");
+    let text = verify_fails(&pods).to_string();
+    assert!(
+        text.contains("is in no pack") && text.contains("not in store/packs") && text.contains("big.bin"),
+        "{text}"
+    );
+
+    // A missing index file: found, named, rebuilt; the next verify is clean.
+    let sandbox = Sandbox::new();
+    let (pods, _) = pushed_store(&sandbox);
+    std::fs::remove_file(sandbox.path("home/store/index")).expect("remove");
+    assert!(verify_fails(&pods).to_string().contains("index file store/index was missing"));
+    pods.ok(&["verify"]);
+
+    // A missing tree: a pack rewritten without its directory listings.
+    let sandbox = Sandbox::new();
+    let (pods, packs) = pushed_store(&sandbox);
+    let mut dropped = false;
+    for path in &packs {
+        let bytes = std::fs::read(path).expect("read");
+        let entries = pack::decode_pack_index(&bytes).expect("valid");
+        if !entries.iter().any(|e| e.kind == BlobKind::Tree) {
+            continue;
+        }
+        let kept: Vec<PackEntry> = entries.into_iter().filter(|e| e.kind != BlobKind::Tree).collect();
+        let rebuilt = rebuild_pack(&bytes, &kept);
+        std::fs::remove_file(path).expect("remove");
+        std::fs::write(path.with_file_name(format!("{}.pack", PackId::of(&rebuilt).to_hex())), &rebuilt)
+            .expect("write");
+        dropped = true;
+    }
+    assert!(dropped);
+    std::fs::remove_file(sandbox.path("home/store/index")).expect("remove");
+    let text = verify_fails(&pods).to_string();
+    assert!(text.contains("(whole directory)") && text.contains("p@1"), "{text}");
+}
+
+/// A pack holding `entries` (taken from `old`'s bytes).
+fn rebuild_pack(old: &[u8], entries: &[PackEntry]) -> Vec<u8> {
+    let mut out = pack::encode_header().to_vec();
+    let mut moved = Vec::new();
+    for e in entries {
+        let start = e.offset as usize;
+        let offset = out.len() as u64;
+        out.extend_from_slice(&old[start..start + e.stored_len as usize]);
+        moved.push(PackEntry { offset, ..*e });
+    }
+    let trailer_offset = out.len() as u64;
+    out.extend_from_slice(&pack::encode_trailer(&moved, trailer_offset));
+    out
+}
+
+/// Publishes a crafted version (root `root`, packs from `store`) as pod `p` on `remote`.
+fn publish(sandbox: &Sandbox, store: &Store, root: TreeId, remote: &Path) {
+    store.flush().expect("flush");
+    let url = remote.to_str().expect("utf-8");
+    let git = GitRemote::open(&sandbox.path("attacker-git"), url).expect("staging");
+    let version = Version {
+        number: 1,
+        parents: vec![],
+        root,
+        time_ns: 0,
+        author: "mallory".into(),
+        message: "hostile".into(),
+        stats: Stats::default(),
+    };
+    let packs = store.pack_ids().expect("packs");
+    let request = PushRequest {
+        branch: "p",
+        parent: None,
+        new_packs: &packs,
+        versions: &[version],
+        marker: &PodMarker { format: 1, chunker: store.config.chunker },
+        author: ("mallory", "m@example.com"),
+    };
+    git.push(&request, store, &NoProgress).expect("publish");
+}
+
+fn file_entry(name: &[u8], content: &[u8], store: &Store) -> Entry {
+    let id = ChunkId::of(content);
+    store.put(BlobKind::Chunk, id.into(), content).expect("put");
+    Entry {
+        name: name.to_vec(),
+        mode: 0o644,
+        mtime_ns: 0,
+        node: Node::File { size: content.len() as u64, chunks: vec![id] },
+    }
+}
+
+fn raw_tree(store: &Store, entries: Vec<Entry>) -> TreeId {
+    // Encoded without checks: a hostile writer need not follow the rules.
+    let bytes = Tree { entries }.encode();
+    let id = TreeId::of(&bytes);
+    store.put(BlobKind::Tree, id.into(), &bytes).expect("put");
+    id
+}
+
+/// Pulls from `remote` into a folder holding one file; asserts the pull fails with
+/// `expected` in its message, the folder is as it was and `outside` was not created.
+fn refused(sandbox: &Sandbox, remote: &Path, expected: &str) {
+    let folder = sandbox.folder("victim");
+    std::fs::write(folder.join("mine"), b"precious").expect("write");
+    let before = listing(&folder);
+    let pods = sandbox.pods("victim-home", &folder);
+    pods.ok(&["create", "p", "--url", remote.to_str().expect("utf-8")]);
+    let err = pods.fails(&["pull", "p"]);
+    assert!(err.contains(expected), "expected '{expected}' in: {err}");
+    assert_eq!(listing(&folder), before, "a refused pull changed the folder");
+    assert!(!sandbox.path("outside").exists(), "something was written outside the folder");
+}
+
+#[test]
+fn hostile_tree_names_are_refused() {
+    let cases: Vec<(&[u8], &str)> = vec![
+        (b"..", "entry named \"..\""),
+        (b".", "entry named \".\""),
+        (b"../outside", "contains '/'"),
+        (b"/tmp/outside", "contains '/'"),
+        (b"", "empty entry name"),
+        (b"a\0b", "contains '/' or NUL"),
+    ];
+    for (name, expected) in cases {
+        let sandbox = Sandbox::new();
+        let remote = sandbox.bare_remote("remote.git");
+        let store = Store::open(&sandbox.path("attacker-store")).expect("store");
+        let entry = file_entry(name, b"pwned", &store);
+        let root = raw_tree(&store, vec![entry]);
+        publish(&sandbox, &store, root, &remote);
+        refused(&sandbox, &remote, expected);
+    }
+    // Duplicate and unsorted names.
+    let sandbox = Sandbox::new();
+    let remote = sandbox.bare_remote("remote.git");
+    let store = Store::open(&sandbox.path("attacker-store")).expect("store");
+    let (x1, x2) = (file_entry(b"x", b"1", &store), file_entry(b"x", b"2", &store));
+    let root = raw_tree(&store, vec![x1, x2]);
+    publish(&sandbox, &store, root, &remote);
+    refused(&sandbox, &remote, "not sorted or duplicated");
+}
+
+#[test]
+fn hostile_content_is_refused() {
+    // A chunk whose content does not hash to its id.
+    let sandbox = Sandbox::new();
+    let remote = sandbox.bare_remote("remote.git");
+    let store = Store::open(&sandbox.path("attacker-store")).expect("store");
+    let claimed = ChunkId::of(b"innocent");
+    store.put(BlobKind::Chunk, claimed.into(), b"malicious").expect("put");
+    let entry =
+        Entry { name: b"f".to_vec(), mode: 0o644, mtime_ns: 0, node: Node::File { size: 8, chunks: vec![claimed] } };
+    publish(&sandbox, &store, raw_tree(&store, vec![entry]), &remote);
+    refused(&sandbox, &remote, "does not match its hash");
+
+    // A zstd bomb: a frame that expands far beyond the size its entry declares.
+    let sandbox = Sandbox::new();
+    let remote = sandbox.bare_remote("remote.git");
+    let store = Store::open(&sandbox.path("attacker-store")).expect("store");
+    let bomb = zstd::bulk::compress(&vec![0u8; 64 << 20], 19).expect("compress");
+    let id = BlobId(*blake3::hash(b"tiny").as_bytes());
+    let mut bytes = pack::encode_header().to_vec();
+    let entry = PackEntry {
+        id,
+        kind: BlobKind::Chunk,
+        compression: Compression::Zstd,
+        stored_len: bomb.len() as u32,
+        raw_len: 4,
+        offset: 16,
+    };
+    bytes.extend_from_slice(&bomb);
+    let trailer_offset = bytes.len() as u64;
+    bytes.extend_from_slice(&pack::encode_trailer(&[entry], trailer_offset));
+    std::fs::write(store.pack_path(&PackId::of(&bytes)), &bytes).expect("write pack");
+    let store = Store::open(&sandbox.path("attacker-store")).expect("reopen");
+    let f = Entry {
+        name: b"f".to_vec(),
+        mode: 0o644,
+        mtime_ns: 0,
+        node: Node::File { size: 4, chunks: vec![ChunkId(id.0)] },
+    };
+    publish(&sandbox, &store, raw_tree(&store, vec![f]), &remote);
+    refused(&sandbox, &remote, "corrupt or tampered");
+
+    // A truncated pack (its name is the hash of what is left, so only its index is wrong).
+    let sandbox = Sandbox::new();
+    let remote = sandbox.bare_remote("remote.git");
+    let store = Store::open(&sandbox.path("attacker-store")).expect("store");
+    let f = file_entry(b"f", &noise(100_000, 9), &store);
+    let root = raw_tree(&store, vec![f]);
+    store.flush().expect("flush");
+    let pack = store.pack_ids().expect("packs")[0];
+    let bytes = std::fs::read(store.pack_path(&pack)).expect("read");
+    std::fs::remove_file(store.pack_path(&pack)).expect("rm");
+    let cut = &bytes[..bytes.len() - 10];
+    std::fs::write(store.pack_path(&PackId::of(cut)), cut).expect("write");
+    let store = Store::open(&sandbox.path("attacker-store")).expect("reopen");
+    publish(&sandbox, &store, root, &remote);
+    refused(&sandbox, &remote, "corrupt or tampered");
+}
+
+#[test]
+fn symlinks_never_lead_writes_outside() {
+    let sandbox = Sandbox::new();
+    let outside = sandbox.path("outside");
+    // A pod whose folder holds a symlink pointing outside, and a directory of files.
+    let a = sandbox.folder("a");
+    build(&a, &[(b"escape", Spec::Symlink(outside.to_str().expect("utf-8"))), (b"data/file", Spec::File(b"x", 0o644))]);
+    let pods = sandbox.pods("home", &a);
+    pods.ok(&["push", "p"]);
+    let b = sandbox.folder("b");
+    sandbox.pods("home", &b).ok(&["pull", "p"]);
+    assert_eq!(std::fs::read_link(b.join("escape")).expect("a link"), outside, "restored verbatim as a link");
+    assert!(!outside.exists(), "the link was followed");
+
+    // The victim's own symlink where the pod has a directory: replaced, never written through.
+    let c = sandbox.folder("c");
+    std::fs::create_dir_all(&outside).expect("outside dir");
+    std::os::unix::fs::symlink(&outside, c.join("data")).expect("symlink");
+    let victim = sandbox.pods("home", &c);
+    victim.ok(&["pull", "p", "--strategy", "overwrite"]);
+    assert!(
+        c.join("data").is_dir() && !std::fs::symlink_metadata(c.join("data")).expect("meta").file_type().is_symlink()
+    );
+    assert_eq!(std::fs::read_dir(&outside).expect("list").count(), 0, "a file was written through the symlink");
+}
