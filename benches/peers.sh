@@ -113,14 +113,22 @@ export BORG_BASE_DIR=$BD/work/borgbase XDG_CACHE_HOME=$BD/work/cache
 export GIT_AUTHOR_NAME=b GIT_AUTHOR_EMAIL=b@b GIT_COMMITTER_NAME=b GIT_COMMITTER_EMAIL=b@b
 
 # pods: POD_HOME = $REPOS/pods; the first push creates the pod on the embedded remote
-# ($REPOS/pods/remote.git). Restore = a fresh POD_HOME that defines the pod on that remote
-# (untimed, in pods_prepare_restore) and pulls it into the empty folder (timed).
+# ($REPOS/pods/remote.git). Restore, like the peers' restore from their repository, pulls
+# into the empty folder with the same POD_HOME (the store has every pack). With
+# PODS_RESTORE=clone it uses a fresh POD_HOME instead (defined untimed in
+# pods_prepare_restore), so the timed pull also downloads every pack through git.
 PODS_RHOME=$BD/work/pods-restore-home
-export PODS_RHOME
+PODS_RESTORE=${PODS_RESTORE:-local}
+export PODS_RHOME PODS_RESTORE
 pods_init()    { mkdir -p $REPOS/pods; }
 pods_snap()    { "$PODS" --home $REPOS/pods --data-dir "$DATA" push bench -m "s$1"; }
-pods_prepare_restore() { rm -rf "$PODS_RHOME" && "$PODS" --home "$PODS_RHOME" create bench --url $REPOS/pods/remote.git; }
-pods_restore() { "$PODS" --home "$PODS_RHOME" --data-dir "$1" pull bench; }
+pods_prepare_restore() {
+  if [ "$PODS_RESTORE" = clone ]; then rm -rf "$PODS_RHOME" && "$PODS" --home "$PODS_RHOME" create bench --url $REPOS/pods/remote.git; fi
+}
+pods_restore() {
+  if [ "$PODS_RESTORE" = clone ]; then "$PODS" --home "$PODS_RHOME" --data-dir "$1" pull bench
+  else "$PODS" --home $REPOS/pods --data-dir "$1" pull bench; fi
+}
 pods_root()    { echo "$1"; }
 restic_init()  { restic -r $REPOS/restic init --repository-version 2 -q; }
 restic_snap()  { restic -r $REPOS/restic backup --compression auto -q --host bench "$DATA"; }

@@ -50,6 +50,9 @@ pub fn apply(
     for change in changes {
         plan_change(store, data_dir, change, &mut plan)?;
     }
+    let needed: u64 =
+        plan.files.iter().map(|j| if let Node::File { size, .. } = j.entry.node { size } else { 0 }).sum();
+    check_space(data_dir, needed)?;
     for (path, is_dir) in plan.remove.iter().rev() {
         interrupt.check()?;
         let result = if *is_dir { fs::remove_dir_all(path) } else { fs::remove_file(path) };
@@ -62,8 +65,7 @@ pub fn apply(
     for dir in &plan.mkdir {
         fs::create_dir_all(dir).map_err(|e| cannot_write(dir, e))?;
     }
-    let total: u64 = plan.files.iter().map(|j| if let Node::File { size, .. } = j.entry.node { size } else { 0 }).sum();
-    progress.begin(Phase::Write, total);
+    progress.begin(Phase::Write, needed);
     let written: Vec<(Vec<u8>, Option<crate::filecache::CachedFile>)> = plan
         .files
         .par_iter()
@@ -88,9 +90,33 @@ pub fn apply(
     Ok(())
 }
 
+/// Refuses up front when the folder's file system lacks room for what will be written
+/// (each new file exists beside the old one until it is renamed over it), so a full disk
+/// stops the pull before anything changes.
+fn check_space(data_dir: &Path, needed: u64) -> Result<()> {
+    let Ok(stat) = rustix::fs::statvfs(data_dir) else { return Ok(()) };
+    let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+    // Room for block rounding and directory entries.
+    let wanted = needed + needed / 50 + (1 << 20);
+    if wanted > free {
+        return Err(Error::DataDir(format!(
+            "not enough space in {}: this needs about {} MiB and {} MiB are free. Free some space and run the \
+             command again; nothing was changed",
+            data_dir.display(),
+            wanted >> 20,
+            free >> 20
+        )));
+    }
+    Ok(())
+}
+
 fn cannot_write(path: &Path, e: std::io::Error) -> Error {
     if e.raw_os_error() == Some(28) {
-        return Error::DiskFull { path: path.to_path_buf() };
+        return Error::DataDir(format!(
+            "the disk holding {} filled up while writing. Free some space, then pull again (or `pods undo` to go \
+             back to the folder as it was)",
+            path.display()
+        ));
     }
     Error::DataDir(format!("cannot write {}: {e}. Fix its permissions, then pull again", path.display()))
 }

@@ -109,3 +109,58 @@ fn a_branch_that_is_not_a_pod() {
     assert_eq!(std::fs::read(a.join("keep")).expect("read"), b"mine");
     assert_eq!(std::fs::read_dir(&a).expect("list").count(), 1);
 }
+
+/// A small tmpfs, unmounted on drop. The tests run as root (CI does), as mounting needs.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(path: std::path::PathBuf, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(&path).expect("mount point");
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .output()
+            .expect("run mount");
+        assert!(out.status.success(), "mounting a tmpfs needs root: {}", String::from_utf8_lossy(&out.stderr));
+        Tmpfs(path)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn full_disk_on_pull_changes_nothing() {
+    let sandbox = Sandbox::new();
+    let a = sandbox.folder("a");
+    std::fs::write(a.join("big"), noise(6 << 20, 1)).expect("write");
+    sandbox.pods("home", &a).ok(&["push", "p"]);
+    let small = Tmpfs::mount(sandbox.path("small"), "3m");
+    std::fs::write(small.0.join("mine"), b"keep me").expect("write");
+    let before = listing(&small.0);
+    let err = sandbox.pods("home", &small.0).fails(&["pull", "p"]);
+    assert!(err.contains("not enough space") && err.contains("nothing was changed"), "{err}");
+    assert_eq!(listing(&small.0), before);
+}
+
+#[test]
+fn full_disk_on_push_keeps_the_store_sound() {
+    let sandbox = Sandbox::new();
+    let a = sandbox.folder("a");
+    std::fs::write(a.join("small"), b"fits").expect("write");
+    let home = Tmpfs::mount(sandbox.path("home"), "4m");
+    let pods = sandbox.pods("home", &a);
+    pods.ok(&["push", "p"]);
+    std::fs::write(a.join("big"), noise(8 << 20, 2)).expect("write");
+    let err = pods.fails(&["push", "p"]);
+    assert!(err.contains("is full") && err.contains("free some space"), "{err}");
+    pods.ok(&["verify"]);
+    assert_eq!(pods.json(&["versions", "p"]).as_array().map(Vec::len), Some(1), "a failed push recorded a version");
+    std::fs::remove_file(a.join("big")).expect("rm");
+    std::fs::write(a.join("more"), b"after freeing space").expect("write");
+    assert_eq!(pods.json(&["push", "p"])["version"], 2);
+    drop(home);
+}
