@@ -10,11 +10,25 @@ pub struct ChunkerParams {
     pub min: u32,
     pub avg: u32,
     pub max: u32,
+    /// SQLite databases change pages in place, never shifting data, so content-defined
+    /// boundaries only blur a change over neighbouring pages. Files that start with the
+    /// SQLite header are cut into fixed chunks of this many bytes (rounded to whole pages);
+    /// 0 turns this off.
+    #[serde(default)]
+    pub sqlite_chunk: u32,
+}
+
+/// How one file is cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    ContentDefined,
+    /// Fixed-size chunks from the start of the file.
+    Fixed(usize),
 }
 
 impl Default for ChunkerParams {
     fn default() -> Self {
-        Self { min: 16 << 10, avg: 64 << 10, max: 256 << 10 }
+        Self { min: 16 << 10, avg: 64 << 10, max: 256 << 10, sqlite_chunk: 4 << 10 }
     }
 }
 
@@ -36,6 +50,19 @@ impl ChunkerParams {
         } else {
             Err(format!("chunker sizes {min}/{avg}/{max} are outside what FastCDC supports"))
         }
+    }
+
+    /// Chooses how to cut a file from its first bytes (at least 100 when the file has them).
+    pub fn cut_for(&self, head: &[u8]) -> Cut {
+        if self.sqlite_chunk == 0 || head.len() < 100 || !head.starts_with(b"SQLite format 3\0") {
+            return Cut::ContentDefined;
+        }
+        let page = match u16::from_be_bytes([head[16], head[17]]) {
+            1 => 65_536,
+            p if p >= 512 && p.is_power_of_two() => usize::from(p),
+            _ => return Cut::ContentDefined,
+        };
+        Cut::Fixed(page * (self.sqlite_chunk as usize / page).max(1))
     }
 
     /// The (offset, length) of each chunk of `data`, in order, covering all of it.
@@ -68,6 +95,7 @@ mod tests {
     fn boundaries_are_frozen() {
         let data = seeded_bytes(4 << 20, 0x5eed);
         let params = ChunkerParams::default();
+        assert_eq!(params.cut_for(&data), Cut::ContentDefined);
         let chunks: Vec<(usize, usize)> = params.chunks(&data).collect();
         let lengths: Vec<usize> = chunks.iter().map(|c| c.1).collect();
         let digest = blake3::hash(&lengths.iter().flat_map(|l| (*l as u64).to_le_bytes()).collect::<Vec<u8>>());
@@ -76,6 +104,21 @@ mod tests {
     }
 
     const GOLDEN: (usize, &str) = (55, "2e556cec2301271f");
+
+    #[test]
+    fn sqlite_files_are_cut_at_pages() {
+        let mut head = b"SQLite format 3\0".to_vec();
+        head.extend_from_slice(&4096u16.to_be_bytes());
+        head.resize(100, 0);
+        let params = ChunkerParams::default();
+        assert_eq!(params.cut_for(&head), Cut::Fixed(4096));
+        assert_eq!(ChunkerParams { sqlite_chunk: 16 << 10, ..params }.cut_for(&head), Cut::Fixed(16 << 10));
+        head[16..18].copy_from_slice(&1u16.to_be_bytes());
+        assert_eq!(params.cut_for(&head), Cut::Fixed(65536), "page size 1 means 65536");
+        head[16..18].copy_from_slice(&1000u16.to_be_bytes());
+        assert_eq!(params.cut_for(&head), Cut::ContentDefined, "not a valid page size");
+        assert_eq!(ChunkerParams { sqlite_chunk: 0, ..params }.cut_for(&head), Cut::ContentDefined);
+    }
 
     #[test]
     fn insertion_keeps_most_chunks() {

@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 use serde_bytes::ByteBuf;
 
+use crate::chunker::Cut;
 use crate::codec::pack::BlobKind;
 use crate::codec::tree::{Entry, Node, Tree};
 use crate::codec::version::Stats;
@@ -258,6 +259,7 @@ fn read_chunks(file: &mut File, path: &Path, ctx: &Context) -> Result<Vec<ChunkI
     let mut chunks = Vec::new();
     let mut buf: Vec<u8> = Vec::new();
     let mut eof = false;
+    let mut cut = None;
     while !eof {
         ctx.interrupt.check()?;
         // Refill the window after the carried-over tail of the previous one.
@@ -276,12 +278,24 @@ fn read_chunks(file: &mut File, path: &Path, ctx: &Context) -> Result<Vec<ChunkI
             }
         }
         buf.truncate(filled);
+        let cut = *cut.get_or_insert_with(|| params.cut_for(&buf));
         let mut cuts: Vec<(usize, usize)> = Vec::new();
-        for (offset, len) in params.chunks(&buf) {
-            if !eof && offset + params.max as usize > filled {
-                break;
+        match cut {
+            Cut::ContentDefined => {
+                for (offset, len) in params.chunks(&buf) {
+                    if !eof && offset + params.max as usize > filled {
+                        break;
+                    }
+                    cuts.push((offset, len));
+                }
             }
-            cuts.push((offset, len));
+            Cut::Fixed(size) => {
+                let mut offset = 0;
+                while offset < filled && (eof || offset + size <= filled) {
+                    cuts.push((offset, size.min(filled - offset)));
+                    offset += size;
+                }
+            }
         }
         let ids: Vec<ChunkId> = cuts
             .par_iter()

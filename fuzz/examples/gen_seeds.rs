@@ -63,6 +63,27 @@ fn build_pack(blobs: &[(BlobKind, Compression, &[u8], u32)]) -> (Vec<u8>, Vec<Pa
     (out, entries)
 }
 
+/// A pack whose entries carry the real ids (blake3 of the raw bytes), so every blob unpacks.
+fn build_real_pack(blobs: &[(BlobKind, Compression, Vec<u8>, Vec<u8>)]) -> (Vec<u8>, Vec<PackEntry>) {
+    let mut out = pack::encode_header().to_vec();
+    let mut entries = Vec::new();
+    for (kind, compression, stored, raw) in blobs {
+        entries.push(PackEntry {
+            id: BlobId(*blake3::hash(raw).as_bytes()),
+            kind: *kind,
+            compression: *compression,
+            stored_len: stored.len() as u32,
+            raw_len: raw.len() as u32,
+            offset: out.len() as u64,
+        });
+        out.extend_from_slice(stored);
+    }
+    let trailer_offset = out.len() as u64;
+    out.extend_from_slice(&pack::encode_trailer(&entries, trailer_offset));
+    pack::decode_pack_index(&out).expect("seed pack decodes");
+    (out, entries)
+}
+
 fn sample_tree() -> Tree {
     let entry = |name: &[u8], mode, node| Entry { name: name.to_vec(), mode, mtime_ns: 1_700_000_000_123_456_789, node };
     Tree {
@@ -79,12 +100,13 @@ fn sample_tree() -> Tree {
 
 fn main() {
     // Packs: one blob, several of both kinds and compressions, and an empty pack.
-    let zstd_like = [0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x05, 0x29, 0x00, 0x00, b'h', b'e', b'l', b'l', b'o'];
+    // A zstd frame (single segment, content size 5) with one raw block: "hello".
+    let zstd_hello = [0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x05, 0x29, 0x00, 0x00, b'h', b'e', b'l', b'l', b'o'];
     let tree_bytes = sample_tree().encode();
     let (one, _) = build_pack(&[(BlobKind::Chunk, Compression::None, b"hello", 5)]);
     let (several, entries) = build_pack(&[
         (BlobKind::Chunk, Compression::None, b"hello", 5),
-        (BlobKind::Chunk, Compression::Zstd, &zstd_like, 5),
+        (BlobKind::Chunk, Compression::Zstd, &zstd_hello, 5),
         (BlobKind::Tree, Compression::None, &tree_bytes, tree_bytes.len() as u32),
         (BlobKind::Chunk, Compression::None, b"", 0),
     ]);
@@ -94,6 +116,39 @@ fn main() {
         write(target, "pack-several", &several);
         write(target, "pack-empty", &empty);
     }
+
+    // Blob reading: `[compression][raw_len LE][stored]` inputs, and packs whose blobs really
+    // hash to their ids (real zstd frames included).
+    let blob_input = |compression: u8, raw_len: u32, stored: &[u8]| {
+        let mut out = vec![compression];
+        out.extend_from_slice(&raw_len.to_le_bytes());
+        out.extend_from_slice(stored);
+        out
+    };
+    let text = b"pods pods pods pods pods: snapshots of a data folder, shared through git. ".repeat(20);
+    let text_zstd = zstd::bulk::compress(&text, 3).expect("zstd");
+    let zeros = vec![0u8; 1 << 20];
+    let zeros_zstd = zstd::bulk::compress(&zeros, 19).expect("zstd");
+    write("blob_read", "plain", &blob_input(0, 5, b"hello"));
+    write("blob_read", "zstd-raw-block", &blob_input(1, 5, &zstd_hello));
+    write("blob_read", "zstd-text", &blob_input(1, text.len() as u32, &text_zstd));
+    write("blob_read", "zstd-empty", &blob_input(1, 0, &zstd::bulk::compress(b"", 1).expect("zstd")));
+    // A bomb: 1 MiB of zeros declared as 100 bytes must be refused without expanding.
+    write("blob_read", "zstd-bomb", &blob_input(1, 100, &zeros_zstd));
+    let real = |kind, compression, stored: &[u8], raw: &[u8]| (kind, compression, stored.to_vec(), raw.to_vec());
+    let real_blobs = [
+        real(BlobKind::Chunk, Compression::None, b"hello", b"hello"),
+        real(BlobKind::Chunk, Compression::Zstd, &text_zstd, &text),
+        real(BlobKind::Tree, Compression::None, &tree_bytes, &tree_bytes),
+        real(BlobKind::Chunk, Compression::Zstd, &zstd_hello[..], b"hello world"), // wrong: raw block is "hello"
+    ];
+    let (valid_pack, _) = build_real_pack(&real_blobs[..3]);
+    pods_engine::store::check_pack(&PackId::of(&valid_pack), &valid_pack).expect("seed pack checks");
+    write("blob_read", "pack-valid", &valid_pack);
+    write("pack_index", "pack-valid", &valid_pack);
+    let (bad_pack, _) = build_real_pack(&real_blobs);
+    assert!(pods_engine::store::check_pack(&PackId::of(&bad_pack), &bad_pack).is_err());
+    write("blob_read", "pack-bad-blob", &bad_pack);
 
     // Trees.
     write("tree", "sample", &sample_tree().encode());
@@ -181,7 +236,7 @@ fn main() {
     write("remote_names", "version-name-max", b"9999999999");
     let marker = PodMarker { format: REMOTE_FORMAT_VERSION, chunker: ChunkerParams::default() };
     write("remote_names", "marker", &serde_json::to_vec_pretty(&marker).expect("marker json"));
-    let small = PodMarker { format: REMOTE_FORMAT_VERSION, chunker: ChunkerParams { min: 64, avg: 256, max: 1024 } };
+    let small = PodMarker { format: REMOTE_FORMAT_VERSION, chunker: ChunkerParams { min: 64, avg: 256, max: 1024, ..ChunkerParams::default() } };
     write("remote_names", "marker-small", &serde_json::to_vec(&small).expect("marker json"));
 
     // Chunker: random data (several small chunks), a run of zeros, 12 bytes of parameters
