@@ -209,22 +209,38 @@ fn main() {
     write("index_file", "empty", &index_file(&[]));
     write("index_file", "two-packs", &index_file(&[(PackId::of(&several), &entries), (PackId::of(&empty), &[])]));
 
-    // Files cache, through the engine's own save().
-    let mut cache = FilesCache::default();
+    // Files cache, through the engine's own save(). save() walks a HashMap, so a cache of
+    // several files comes out in random order: each file is saved alone and the bodies are
+    // joined under one count (postcard: version byte, varint count, then the entries).
     let stamp = |size, inode| FileStamp { size, mtime_ns: 1_700_000_000_000_000_000, ctime_ns: -5, inode, mode: 0o644 };
-    cache.files.insert(b"README.md".to_vec(), CachedFile { stamp: stamp(5, 10), chunks: vec![ChunkId::of(b"hello")] });
-    cache.files.insert(
-        b"dir/sub/big\xff.bin".to_vec(),
-        CachedFile { stamp: stamp(300_000, 11), chunks: vec![ChunkId::of(b"a"), ChunkId::of(b"b")] },
-    );
-    let cache_path = corpus("files_cache").join("seed-two-files");
-    cache.save(&cache_path).expect("save files cache");
-    let saved = FilesCache::decode(&fs::read(&cache_path).expect("read back"));
-    assert_eq!(saved.files.len(), 2, "seed files cache decodes");
-    println!("{:>8} bytes  {}", fs::metadata(&cache_path).expect("stat").len(), cache_path.display());
-    let empty_path = corpus("files_cache").join("seed-empty");
-    FilesCache::default().save(&empty_path).expect("save files cache");
-    println!("{:>8} bytes  {}", fs::metadata(&empty_path).expect("stat").len(), empty_path.display());
+    let files = [
+        (b"README.md".to_vec(), CachedFile { stamp: stamp(5, 10), chunks: vec![ChunkId::of(b"hello")] }),
+        (
+            b"dir/sub/big\xff.bin".to_vec(),
+            CachedFile { stamp: stamp(300_000, 11), chunks: vec![ChunkId::of(b"a"), ChunkId::of(b"b")] },
+        ),
+    ];
+    let scratch = corpus("files_cache").join(".scratch");
+    let saved = |cache: &FilesCache| {
+        cache.save(&scratch).expect("save files cache");
+        let bytes = fs::read(&scratch).expect("read back");
+        fs::remove_file(&scratch).expect("remove scratch");
+        bytes
+    };
+    let mut joined = vec![1u8, files.len() as u8];
+    for (i, (path, file)) in files.iter().enumerate() {
+        let one = saved(&FilesCache { files: [(path.clone(), file.clone())].into_iter().collect() });
+        assert_eq!(&one[..2], &[1, 1], "one-file cache: version 1, count 1");
+        write("files_cache", &format!("one-file-{i}"), &one);
+        joined.extend_from_slice(&one[2..]);
+    }
+    let decoded = FilesCache::decode(&joined);
+    assert_eq!(decoded.files.len(), files.len(), "seed files cache decodes");
+    for (path, file) in &files {
+        assert_eq!(decoded.get(path, &file.stamp), Some(file.chunks.as_slice()));
+    }
+    write("files_cache", "two-files", &joined);
+    write("files_cache", "empty", &saved(&FilesCache::default()));
 
     // Remote names and the POD marker.
     let pack_name = pack_path_in_tree(&PackId::of(&one));
