@@ -159,6 +159,37 @@ pub fn run(cli: Cli, interrupt: &Interrupt, out: &mut dyn Write) -> Result<()> {
                 bail!("verify found {} problem(s)", report.problems.len());
             }
         }
+        Command::Bench { path, size_mb } => {
+            let scratch = std::env::temp_dir();
+            let report = ops::bench(path.as_deref(), size_mb, &scratch, &renderer)?;
+            if json {
+                writeln!(out, "{}", json!(report))?;
+            } else {
+                writeln!(
+                    out,
+                    "{} ({}): {} files, {} — {} CPUs",
+                    report.folder.display(),
+                    if report.generated { "generated" } else { "given" },
+                    report.files,
+                    human_bytes(report.bytes),
+                    std::thread::available_parallelism().map_or(1, |n| n.get())
+                )?;
+                let rows: Vec<Vec<String>> = report
+                    .stages
+                    .iter()
+                    .map(|s| {
+                        vec![
+                            s.stage.to_string(),
+                            format!("{:.3}", s.seconds),
+                            if s.bytes > 0 { format!("{:.0}", s.mb_per_s()) } else { "-".into() },
+                            if s.files > 0 { format!("{:.0}", s.files_per_s()) } else { "-".into() },
+                            s.peak_rss.map_or("-".into(), human_bytes),
+                        ]
+                    })
+                    .collect();
+                table(out, &["Stage", "Seconds", "MB/s", "Files/s", "Peak RSS"], &rows)?;
+            }
+        }
         Command::Undo { list } => {
             let (backups, undone) = ops::undo(&env, data_dir, list)?;
             if json {

@@ -95,6 +95,14 @@ pub enum Command {
         #[arg(long)]
         remote: bool,
     },
+    /// Measure each stage's throughput and end-to-end push and pull on a folder
+    Bench {
+        /// The folder to measure [default: a generated one]
+        path: Option<std::path::PathBuf>,
+        /// Size of the generated folder
+        #[arg(long, default_value_t = 256)]
+        size_mb: u64,
+    },
     /// Put DATA_DIR back as it was before the last pull or reset
     Undo {
         /// List the backups instead

@@ -13,7 +13,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use pods_engine::codec::pack::{self, BlobKind, Compression, PackEntry};
-use pods_engine::codec::MAX_BLOB_LEN;
+use pods_engine::codec::{DecodeError, MAX_BLOB_LEN};
 use pods_engine::id::{BlobId, PackId};
 use pods_engine::store::{check_pack, unpack_blob};
 
@@ -39,27 +39,56 @@ fn unpack(data: &[u8]) {
         "output grew to {} bytes of capacity for a blob of {raw_len} bytes (decompression bomb)",
         out.capacity()
     );
-    assert!(out.len() <= raw_len as usize, "output of {} bytes for a blob of {raw_len} bytes", out.len());
     if first.is_ok() {
-        // Only the all-zero id; blake3 of the output would have to be zero.
+        // Only for the all-zero id: blake3 of the output would have to be zero.
         assert_eq!(blake3_of(&out), entry.id, "accepted content that does not hash to its id");
         return;
     }
-    // Only a blob refused for its hash alone (what = "blob", not "zstd frame") decompressed
-    // fine; its output, hashed, is the id it should have had.
-    if !matches!(&first, Err(e) if e.what == "blob") || out.len() != raw_len as usize {
+    // A frame may fill the buffer's spare capacity past raw_len (capacity rounds up); such a
+    // blob is refused. Refused for the hash alone (what = "blob", exactly raw_len bytes)
+    // means the frame itself was fine.
+    let hash_only = |r: &Result<(), DecodeError>, out: &[u8]| {
+        matches!(r, Err(e) if e.what == "blob") && out.len() == raw_len as usize
+    };
+
+    // A reused buffer with room to spare (as check_pack and Store::read_into pass) gives the
+    // same verdict and bytes, and grows no further than raw_len needs.
+    let mut roomy = roomy_buffer();
+    let second = unpack_blob(&entry.id, &entry, stored, &mut roomy);
+    assert!(second.is_err(), "accepted with a roomy buffer, refused with an exact one: {first:?}");
+    assert!(
+        roomy.capacity() <= (64usize << 10).max(raw_len as usize * 2),
+        "a reused buffer grew to {} bytes for a blob of {raw_len} bytes",
+        roomy.capacity()
+    );
+    assert_eq!(
+        hash_only(&first, &out),
+        hash_only(&second, &roomy),
+        "the frame's verdict depends on the buffer: {first:?} vs {second:?}"
+    );
+    if !hash_only(&first, &out) {
         return;
     }
+    assert_eq!(out, roomy, "the same frame decompressed differently");
+
+    // With its real id the blob is accepted, into a fresh buffer or a reused one.
     let id = blake3_of(&out);
-    let expected = out.clone();
-    let mut again = Vec::new();
-    unpack_blob(&id, &entry, stored, &mut again)
-        .unwrap_or_else(|e| panic!("blob refused with its own hash as id: {e}"));
-    assert_eq!(again, expected, "the same frame decompressed differently");
+    for mut buffer in [Vec::new(), roomy_buffer()] {
+        unpack_blob(&id, &entry, stored, &mut buffer)
+            .unwrap_or_else(|e| panic!("blob refused with its own hash as id: {e}"));
+        assert_eq!(buffer, out, "the same frame decompressed differently");
+    }
 
     // A stored length that disagrees with the index is refused.
     let wrong = PackEntry { stored_len: entry.stored_len.wrapping_add(1), ..entry };
-    assert!(unpack_blob(&id, &wrong, stored, &mut again).is_err(), "stored length mismatch accepted");
+    assert!(unpack_blob(&id, &wrong, stored, &mut Vec::new()).is_err(), "stored length mismatch accepted");
+}
+
+/// A buffer as a previous, larger blob leaves it: 64 KiB of capacity and stale bytes.
+fn roomy_buffer() -> Vec<u8> {
+    let mut buffer = Vec::with_capacity(64 << 10);
+    buffer.extend_from_slice(b"left over from the previous blob");
+    buffer
 }
 
 fn blake3_of(bytes: &[u8]) -> BlobId {

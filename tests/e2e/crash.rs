@@ -32,24 +32,32 @@ const PUSH_POINTS: &[&str] = &[
 
 #[test]
 fn push_survives_kill_at_every_point() {
-    for point in PUSH_POINTS {
-        let sandbox = Sandbox::new();
-        let remote = sandbox.bare_remote("remote.git");
-        let url = remote.to_str().expect("utf-8");
-        let a = sandbox.folder("a");
-        dataset(&a, 1);
-        let pods = sandbox.pods("home", &a);
-        pods.ok(&["create", "p", "--url", url]);
-        let out = pods.clone().with_env("PODS_TEST_CRASH_AT", point).run(&["push", "p"]);
-        assert!(killed(&out), "push did not reach crash point {point}: {}", String::from_utf8_lossy(&out.stderr));
-        let again = pods.json(&["push", "p"]);
-        assert_eq!(again["version"], 1, "after a crash at {point}");
-        let b = sandbox.folder("b");
-        let reader = sandbox.pods("home-b", &b);
-        reader.ok(&["create", "p", "--url", url]);
-        reader.ok(&["pull", "p"]);
-        assert_same_folder(&a, &b);
-        git(&["--git-dir", url, "fsck", "--strict", "--no-progress"]);
+    // Through `git push` (a bare repository) and written directly (the embedded remote).
+    for embedded in [false, true] {
+        for point in PUSH_POINTS {
+            let sandbox = Sandbox::new();
+            let a = sandbox.folder("a");
+            dataset(&a, 1);
+            let pods = sandbox.pods("home", &a);
+            let url = if embedded {
+                sandbox.path("home/remote.git").to_str().expect("utf-8").to_string()
+            } else {
+                let remote = sandbox.bare_remote("remote.git");
+                pods.ok(&["create", "p", "--url", remote.to_str().expect("utf-8")]);
+                remote.to_str().expect("utf-8").to_string()
+            };
+            let out = pods.clone().with_env("PODS_TEST_CRASH_AT", point).run(&["push", "p"]);
+            assert!(killed(&out), "push did not reach crash point {point}: {}", String::from_utf8_lossy(&out.stderr));
+            let again = pods.json(&["push", "p"]);
+            assert_eq!(again["version"], 1, "after a crash at {point}");
+            pods.ok(&["verify"]);
+            let b = sandbox.folder("b");
+            let reader = sandbox.pods("home-b", &b);
+            reader.ok(&["create", "p", "--url", &url]);
+            reader.ok(&["pull", "p"]);
+            assert_same_folder(&a, &b);
+            git(&["--git-dir", &url, "fsck", "--strict", "--no-progress"]);
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Operations: what each `pods` command does, as functions of their options. The CLI only
 //! parses arguments and renders results.
 
+mod bench;
 mod diff;
 mod pods;
 mod pull;
@@ -11,6 +12,7 @@ mod verify;
 
 use std::path::{Path, PathBuf};
 
+pub use bench::{bench, generate, BenchReport, StageResult};
 pub use diff::{diff, Side, Stat};
 pub use pods::{create_pod, delete_pod, list_pods, remote_add, remote_remove, versions, PodInfo, RemotePod};
 pub use pull::{plan, pull, Planned, PullOptions, PullOutcome};

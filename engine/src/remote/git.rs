@@ -293,6 +293,7 @@ impl GitRemote {
                 (Some(scratch), ids)
             }
         };
+        crate::fault::point("push-packs-in-git");
         let staging = self.repo()?;
         let err = |e: gix::Error| gix_error(&self.url, e);
         let parent_tree = match request.parent {

@@ -22,7 +22,7 @@ use crate::fsio;
 use crate::id::{BlobId, PackId, TreeId};
 
 pub use index::decode as decode_index_file;
-pub use writer::DEFAULT_PACK_TARGET;
+pub use writer::{compress, DEFAULT_PACK_TARGET};
 
 /// What the store's `config` file holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
