@@ -63,6 +63,10 @@ impl Tree {
         let body = versioned("tree", bytes, FORMAT_VERSION)?;
         let tree: Tree = postcard_exact("tree", body)?;
         tree.check()?;
+        // One tree, one encoding, one id: postcard also accepts over-long varints.
+        if tree.encode() != bytes {
+            return Err(DecodeError::new("tree", "not in canonical encoding (over-long numbers)"));
+        }
         Ok(tree)
     }
 
@@ -148,6 +152,15 @@ mod tests {
             }],
         };
         assert_eq!(hex::encode(tree.encode()), "01010161a40380a8d6b907000000");
+    }
+
+    /// The spec vector with its mode written as an over-long varint (a4 83 00 for 420)
+    /// decodes to the same tree, so it must be refused: a tree has one id.
+    #[test]
+    fn rejects_non_canonical_encoding() {
+        let bytes = hex::decode("01010161a4830080a8d6b907000000").expect("hex");
+        assert!(Tree::decode(&bytes).is_err());
+        assert!(Tree::decode(&hex::decode("01010161a40380a8d6b907000000").expect("hex")).is_ok());
     }
 
     #[test]

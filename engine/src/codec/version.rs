@@ -42,6 +42,9 @@ impl Version {
         if version.number == 0 {
             return Err(DecodeError::new("version record", "version number 0"));
         }
+        if version.encode() != bytes {
+            return Err(DecodeError::new("version record", "not in canonical encoding (over-long numbers)"));
+        }
         Ok(version)
     }
 
