@@ -2,7 +2,6 @@
 //! read or written, and its chunks. A file whose size, mtime, ctime and inode all match is
 //! not read again: that is what makes an unchanged push cost one `stat` per file.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -21,16 +20,16 @@ pub struct FileStamp {
     pub mode: u32,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CachedFile {
     pub stamp: FileStamp,
     pub chunks: Vec<ChunkId>,
 }
 
 /// Relative path (components joined by `/`, raw bytes) → cached file.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct FilesCache {
-    pub files: HashMap<Vec<u8>, CachedFile>,
+    pub files: rustc_hash::FxHashMap<Vec<u8>, CachedFile>,
 }
 
 const VERSION: u8 = 1;

@@ -38,6 +38,8 @@ pub struct Snapshot {
     pub blobs: Vec<BlobId>,
     /// The files cache for the next snapshot of the same folder.
     pub cache: FilesCache,
+    /// The cache differs from the one the snapshot started from (worth writing).
+    pub cache_changed: bool,
 }
 
 pub struct Context<'a> {
@@ -84,12 +86,9 @@ pub fn snapshot(data_dir: &Path, ctx: &Context) -> Result<Snapshot> {
     let cache = Mutex::new(FilesCache::default());
     let built = build_dir(data_dir, b"", &children, ctx, &cache)?;
     ctx.progress.end(Phase::Snapshot);
-    Ok(Snapshot {
-        root: built.id,
-        stats: built.stats,
-        blobs: built.blobs,
-        cache: cache.into_inner().expect("cache lock"),
-    })
+    let cache = cache.into_inner().expect("cache lock");
+    let cache_changed = cache != *ctx.cache;
+    Ok(Snapshot { root: built.id, stats: built.stats, blobs: built.blobs, cache, cache_changed })
 }
 
 fn join(rel: &[u8], name: &[u8]) -> Vec<u8> {

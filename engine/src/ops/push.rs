@@ -66,7 +66,9 @@ pub fn push(env: &Env, name: &str, data_dir: Option<&Path>, options: &PushOption
 
     let snapshot = snapshot_folder(env, &store, &data_dir, false)?;
     store.flush()?;
-    snapshot.cache.save(&env.home.files_cache_path(&data_dir)?)?;
+    if snapshot.cache_changed {
+        snapshot.cache.save(&env.home.files_cache_path(&data_dir)?)?;
+    }
 
     let mut attempt = 0;
     loop {
@@ -101,13 +103,15 @@ pub fn push(env: &Env, name: &str, data_dir: Option<&Path>, options: &PushOption
             stats: snapshot.stats,
         };
         let message = options.message.clone().unwrap_or_default();
-        let (author_name, author_email) = author();
+        // Asking git for the identity costs two processes: only when recording.
+        let identity = std::cell::OnceCell::new();
+        let who = || identity.get_or_init(author).clone();
         let record = |number: u64, parents, root| Version {
             number,
             parents,
             root,
             time_ns: now_ns(),
-            author: author_name.clone(),
+            author: who().0,
             message: message.clone(),
             stats: snapshot.stats,
         };
@@ -163,7 +167,7 @@ pub fn push(env: &Env, name: &str, data_dir: Option<&Path>, options: &PushOption
             new_packs: &new_packs,
             versions: &versions,
             marker: &marker,
-            author: (&author_name, &author_email),
+            author: (&who().0, &who().1),
         };
         env.interrupt.check()?;
         crate::fault::point("push-before-remote");

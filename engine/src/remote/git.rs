@@ -140,6 +140,14 @@ impl GitRemote {
     }
 
     pub fn remote_head(&self, branch: &str) -> Result<Option<ObjectId>> {
+        if let Some(repo) = &self.direct {
+            // Our own repository on this disk: read the ref, no git process.
+            let repo = gix::open(repo).map_err(|e| gix_error(&self.url, e))?;
+            let reference = repo
+                .try_find_reference(format!("refs/heads/{branch}").as_str())
+                .map_err(|e| gix_error(&self.url, e))?;
+            return Ok(reference.and_then(|r| r.target().try_id().map(|id| id.to_owned())));
+        }
         Ok(self.list_branches()?.into_iter().find(|(b, _)| b == branch).map(|(_, id)| id))
     }
 

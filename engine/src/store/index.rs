@@ -2,7 +2,7 @@
 //! reads one file instead of every pack. It is a cache: packs are the truth, and any pack
 //! the file does not cover is read directly (format-spec/local.md).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -21,17 +21,20 @@ const VERSION: u32 = 1;
 /// still counts, so it is not re-read at every start).
 #[derive(Default)]
 pub struct Index {
-    pub blobs: HashMap<BlobId, Location>,
+    /// FxHash: the keys are hashes already, and SipHash showed at the top of a no-change push.
+    pub blobs: rustc_hash::FxHashMap<BlobId, Location>,
     pub packs: BTreeSet<PackId>,
     /// Packs on disk whose trailer could not be read.
     pub broken: Vec<(PackId, String)>,
+    /// Packs were added since the index file was last written.
+    pub dirty: bool,
 }
 
 impl Index {
     /// Adds a pack's entries; a blob already known keeps its first location, so which
     /// pack serves a blob does not change from run to run.
     pub fn add(&mut self, pack: PackId, entries: &[PackEntry]) {
-        self.packs.insert(pack);
+        self.dirty |= self.packs.insert(pack);
         for entry in entries {
             self.blobs.entry(entry.id).or_insert(Location { pack, entry: *entry });
         }
@@ -70,6 +73,7 @@ pub fn load(root: &Path) -> Result<Index> {
     if changed {
         save(root, &index)?;
     }
+    index.dirty = false;
     Ok(index)
 }
 

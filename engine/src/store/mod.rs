@@ -162,8 +162,12 @@ impl Store {
         if let Some((pack, entries)) = finished {
             self.add_to_index(pack, &entries);
         }
-        index::save(&self.root, &self.index.read().expect("index lock"))?;
-        crate::fault::point("index-saved");
+        let mut index = self.index.write().expect("index lock");
+        if index.dirty {
+            index::save(&self.root, &index)?;
+            index.dirty = false;
+            crate::fault::point("index-saved");
+        }
         Ok(())
     }
 

@@ -1,6 +1,5 @@
 //! Appends blobs to the open pack and closes it at the target size.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -40,7 +39,7 @@ struct OpenPack {
     hasher: blake3::Hasher,
     len: u64,
     entries: Vec<PackEntry>,
-    ids: HashMap<BlobId, usize>,
+    ids: rustc_hash::FxHashMap<BlobId, usize>,
 }
 
 pub struct PackWriter {
@@ -109,7 +108,7 @@ impl PackWriter {
             hasher: blake3::Hasher::new(),
             len: 0,
             entries: Vec::new(),
-            ids: HashMap::new(),
+            ids: Default::default(),
         };
         let header = pack::encode_header();
         open.out.write_all(&header).map_err(Error::io("writing pack", &open.path))?;
