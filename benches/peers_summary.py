@@ -8,6 +8,7 @@ Ratios are pods / peer: below 1x pods is faster / smaller / leaner."""
 import csv
 import re
 import statistics as st
+import os
 import sys
 from collections import defaultdict
 
@@ -214,7 +215,9 @@ def main():
           "Ratio in parentheses = pods / peer (< 1× : pods is faster, smaller or leaner). "
           "Repo size = `du -sb` (apparent bytes); pods = POD_HOME/store + POD_HOME/remote.git "
           "(the embedded remote; a push to a real remote would hold the remote.git part elsewhere). "
-          "Restore: pods pulls from remote.git into a fresh POD_HOME, i.e. it also re-imports the packs.")
+          "Restore: " + ("pods pulls from remote.git into a fresh POD_HOME, i.e. it also downloads and checks every pack."
+                         if os.environ.get("PODS_RESTORE") == "clone" else
+                         "pods pulls into the empty folder with the same POD_HOME, as the peers restore from their repository."))
     print()
     one_liners(run)
     print()
