@@ -164,3 +164,68 @@ fn full_disk_on_push_keeps_the_store_sound() {
     assert_eq!(pods.json(&["push", "p"])["version"], 2);
     drop(home);
 }
+
+#[test]
+fn an_unreadable_file_is_named_and_nothing_is_recorded() {
+    // Root reads everything, so pods runs as `nobody` here (setpriv, from util-linux).
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = Sandbox::new();
+    let open =
+        |p: &std::path::Path| std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    open(sandbox.dir.path());
+    let a = sandbox.folder("a");
+    open(&a);
+    std::fs::write(a.join("fine.txt"), b"readable").expect("write");
+    std::fs::set_permissions(a.join("fine.txt"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    std::fs::write(a.join("secret.db"), b"root only").expect("write");
+    std::fs::set_permissions(a.join("secret.db"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let home = sandbox.folder("home");
+    open(&home);
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_pods")])
+        .args(["--home", home.to_str().expect("utf-8"), "--data-dir", a.to_str().expect("utf-8"), "push", "p"])
+        .env("HOME", &home)
+        .output()
+        .expect("run pods as nobody");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a push with an unreadable file succeeded");
+    assert!(
+        err.contains("secret.db") && err.contains("Permission denied") && err.contains("Fix its permissions"),
+        "{err}"
+    );
+    assert!(!home.join("remote.git/refs/heads/p").exists(), "a version was recorded anyway");
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_and_the_next_run_completes() {
+    let sandbox = Sandbox::new();
+    let a = sandbox.folder("a");
+    for i in 0..24u64 {
+        std::fs::write(a.join(format!("f{i}")), noise(2 << 20, i)).expect("write");
+    }
+    let pods = sandbox.pods("home", &a);
+    for (args, folder) in [(["push", "p"], a.clone()), (["pull", "p"], sandbox.folder("b"))] {
+        let runner = sandbox.pods("home", &folder);
+        let mut stopped = false;
+        for delay in [50u64, 150, 400] {
+            let child = runner
+                .command(&args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn");
+            std::thread::sleep(std::time::Duration::from_millis(delay));
+            let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+            let out = child.wait_with_output().expect("wait");
+            if out.status.code() == Some(130) {
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert!(err.contains("interrupted") && err.contains("nothing was lost"), "{err}");
+                stopped = true;
+            }
+        }
+        assert!(stopped || args[0] == "pull", "Ctrl-C never caught a push in progress");
+        runner.ok(&args);
+        pods.ok(&["verify"]);
+    }
+    assert_same_folder(&a, &sandbox.path("b"));
+}
