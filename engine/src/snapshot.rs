@@ -240,7 +240,7 @@ fn file_chunks(path: &Path, rel: &[u8], stamp: &FileStamp, ctx: &Context) -> Res
     let mut stamp = stamp.clone();
     for _ in 0..TORN_RETRIES {
         let mut file = File::open(path).map_err(|e| unreadable(path, e))?;
-        let chunks = read_chunks(&mut file, path, ctx)?;
+        let chunks = read_chunks(&mut file, path, stamp.size, ctx)?;
         let after = stamp_of(&file.metadata().map_err(|e| unreadable(path, e))?);
         if after == stamp {
             return Ok((stamp, chunks));
@@ -253,18 +253,19 @@ fn file_chunks(path: &Path, rel: &[u8], stamp: &FileStamp, ctx: &Context) -> Res
     )))
 }
 
-fn read_chunks(file: &mut File, path: &Path, ctx: &Context) -> Result<Vec<ChunkId>> {
+fn read_chunks(file: &mut File, path: &Path, size_hint: u64, ctx: &Context) -> Result<Vec<ChunkId>> {
     let params = ctx.store.config.chunker;
+    let max = params.max as usize;
     let mut chunks = Vec::new();
-    let mut buf: Vec<u8> = Vec::new();
+    // Sized to the file: a window-sized buffer per small file was 30 % of a first push
+    // (zeroing 8 MiB for each 4 KiB JSON file). One byte more than the size sees EOF.
+    let mut buf: Vec<u8> = vec![0; (size_hint as usize).saturating_add(1).min(WINDOW + max)];
+    let mut filled = 0;
     let mut eof = false;
     let mut cut = None;
     while !eof {
         ctx.interrupt.check()?;
         // Refill the window after the carried-over tail of the previous one.
-        let start = buf.len();
-        buf.resize(WINDOW.max(start + params.max as usize), 0);
-        let mut filled = start;
         while filled < buf.len() {
             match file.read(&mut buf[filled..]) {
                 Ok(0) => {
@@ -276,13 +277,13 @@ fn read_chunks(file: &mut File, path: &Path, ctx: &Context) -> Result<Vec<ChunkI
                 Err(e) => return Err(unreadable(path, e)),
             }
         }
-        buf.truncate(filled);
-        let cut = *cut.get_or_insert_with(|| params.cut_for(&buf));
+        let data = &buf[..filled];
+        let cut = *cut.get_or_insert_with(|| params.cut_for(data));
         let mut cuts: Vec<(usize, usize)> = Vec::new();
         match cut {
             Cut::ContentDefined => {
-                for (offset, len) in params.chunks(&buf) {
-                    if !eof && offset + params.max as usize > filled {
+                for (offset, len) in params.chunks(data) {
+                    if !eof && offset + max > filled {
                         break;
                     }
                     cuts.push((offset, len));
@@ -299,7 +300,7 @@ fn read_chunks(file: &mut File, path: &Path, ctx: &Context) -> Result<Vec<ChunkI
         let ids: Vec<ChunkId> = cuts
             .par_iter()
             .map(|&(offset, len)| {
-                let data = &buf[offset..offset + len];
+                let data = &data[offset..offset + len];
                 let id = ChunkId::of(data);
                 ctx.store.put(BlobKind::Chunk, id.into(), data)?;
                 ctx.progress.advance(len as u64);
@@ -308,7 +309,12 @@ fn read_chunks(file: &mut File, path: &Path, ctx: &Context) -> Result<Vec<ChunkI
             .collect::<Result<_>>()?;
         chunks.extend(ids);
         let consumed = cuts.last().map_or(0, |&(o, l)| o + l);
-        buf.drain(..consumed);
+        buf.copy_within(consumed..filled, 0);
+        filled -= consumed;
+        if !eof && cuts.is_empty() {
+            // The file grew past its size at stat time: make room for a full chunk.
+            buf.resize(WINDOW + max, 0);
+        }
     }
     Ok(chunks)
 }
