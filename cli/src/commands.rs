@@ -250,7 +250,30 @@ pub fn run(cli: Cli, interrupt: &Interrupt, out: &mut dyn Write) -> Result<()> {
                 }
             }
         }
-        Command::Versions { name } => {
+        Command::Gc { keep } => {
+            let outcome = ops::gc(&env, keep)?;
+            if json {
+                writeln!(out, "{}", json!(outcome))?;
+            } else {
+                for (pod, dropped) in &outcome.dropped {
+                    writeln!(out, "dropped {} old version(s) of '{pod}'", dropped.len())?;
+                }
+                let s = &outcome.store;
+                writeln!(
+                    out,
+                    "freed {}: {} of {} pack(s) removed, {} rewritten with their live data",
+                    human_bytes(s.bytes_freed),
+                    s.packs_deleted,
+                    s.packs_before,
+                    s.packs_repacked
+                )?;
+            }
+        }
+        Command::Versions { name, drop } if !drop.is_empty() => {
+            let dropped = ops::drop_versions(&env, &name, &drop)?;
+            writeln!(out, "dropped version(s) {dropped:?} of '{name}'; run `pods gc` to free their data")?;
+        }
+        Command::Versions { name, .. } => {
             let versions = ops::versions(&env, &name)?;
             if json {
                 let list: Vec<_> = versions

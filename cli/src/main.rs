@@ -111,8 +111,19 @@ pub enum Command {
     },
     /// List pods (and, given a remote, the pods found on it)
     List { remote: Option<String> },
-    /// List a pod's versions
-    Versions { name: String },
+    /// List a pod's versions (or drop some)
+    Versions {
+        name: String,
+        /// Remove these versions from the pod (then `pods gc` frees their data)
+        #[arg(long, num_args = 1.., value_name = "VERSION")]
+        drop: Vec<u64>,
+    },
+    /// Free the store of data no version, synced folder or backup needs
+    Gc {
+        /// First drop all but the newest N versions of every pod
+        #[arg(long)]
+        keep: Option<usize>,
+    },
     /// Empty DATA_DIR (the folder itself stays); a backup is kept
     Reset {
         /// Do not ask for confirmation

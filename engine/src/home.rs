@@ -195,6 +195,25 @@ impl Home {
         fsio::write_atomic(&dir.join("state.json"), &bytes)
     }
 
+    /// The state of every folder this home has synced.
+    pub fn all_folder_states(&self) -> Result<Vec<FolderState>> {
+        let dir = self.root.join("folders");
+        let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(Vec::new()) };
+        let mut states = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(Error::io("listing", &dir))?.path().join("state.json");
+            if let Some(bytes) = fsio::read_optional(&path)? {
+                states.push(serde_json::from_slice(&bytes).map_err(|e| {
+                    Error::Usage(format!(
+                        "{} is not valid: {e}. Remove it to forget this folder's sync state",
+                        path.display()
+                    ))
+                })?);
+            }
+        }
+        Ok(states)
+    }
+
     pub fn files_cache_path(&self, data_dir: &Path) -> Result<PathBuf> {
         let dir = self.folder_dir(data_dir);
         fsio::create_dir_all(&dir)?;

@@ -149,6 +149,7 @@ fn run(folder: Option<&Path>, size_mb: u64, work: &Path, progress: &dyn Progress
         parent: None,
         new_packs: &packs,
         versions: std::slice::from_ref(&version),
+        drop_versions: &[],
         marker: &marker,
         author: ("bench", "bench@localhost"),
     };

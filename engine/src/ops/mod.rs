@@ -3,6 +3,7 @@
 
 mod bench;
 mod diff;
+mod gc;
 mod pods;
 mod pull;
 mod push;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 pub use bench::{bench, generate, BenchReport, StageResult};
 pub use diff::{diff, Side, Stat};
+pub use gc::{drop_versions, gc, GcOutcome};
 pub use pods::{create_pod, delete_pod, list_pods, remote_add, remote_remove, versions, PodInfo, RemotePod};
 pub use pull::{plan, pull, Planned, PullOptions, PullOutcome};
 pub use push::{push, PushOptions, PushOutcome};
@@ -71,7 +73,7 @@ fn snapshot_folder(env: &Env, store: &Store, data_dir: &Path, remove_leftovers: 
     snapshot::snapshot(data_dir, &ctx)
 }
 
-pub(crate) fn now_ns() -> i64 {
+pub fn now_ns() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }
 

@@ -166,6 +166,7 @@ pub fn push(env: &Env, name: &str, data_dir: Option<&Path>, options: &PushOption
             parent: head,
             new_packs: &new_packs,
             versions: &versions,
+            drop_versions: &[],
             marker: &marker,
             author: (&who().0, &who().1),
         };

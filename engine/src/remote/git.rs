@@ -42,6 +42,8 @@ pub struct PushRequest<'a> {
     pub new_packs: &'a [PackId],
     /// The version records to add; the last one is the new head version.
     pub versions: &'a [Version],
+    /// Version records to remove (`pods versions --drop`).
+    pub drop_versions: &'a [u64],
     pub marker: &'a PodMarker,
     pub author: (&'a str, &'a str),
 }
@@ -321,14 +323,24 @@ impl GitRemote {
             let blob = staging.write_blob(version.encode()).map_err(err)?.detach();
             files.insert(layout::version_path_in_tree(version.number), blob);
         }
-        let head_version = request.versions.last().ok_or_else(|| Error::Usage("a push needs a version".into()))?;
+        for number in request.drop_versions {
+            files.remove(&layout::version_path_in_tree(*number));
+        }
         let tree = write_tree(&staging, &files, "", &self.url)?;
+        let (seconds, message) = match request.versions.last() {
+            Some(head) => {
+                (head.time_ns / 1_000_000_000, format!("pods: version {}\n\n{}\n", head.number, head.message))
+            }
+            None => {
+                let list: Vec<String> = request.drop_versions.iter().map(u64::to_string).collect();
+                (crate::ops::now_ns() / 1_000_000_000, format!("pods: drop versions {}\n", list.join(", ")))
+            }
+        };
         let signature = gix::actor::Signature {
             name: request.author.0.into(),
             email: request.author.1.into(),
-            time: gix::date::Time { seconds: head_version.time_ns / 1_000_000_000, offset: 0 },
+            time: gix::date::Time { seconds, offset: 0 },
         };
-        let message = format!("pods: version {}\n\n{}\n", head_version.number, head_version.message);
         let commit = gix::objs::Commit {
             tree,
             parents: request.parent.into_iter().collect(),

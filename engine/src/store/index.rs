@@ -47,10 +47,12 @@ pub fn load(root: &Path) -> Result<Index> {
     let mut covered = HashSet::new();
     let path = root.join("index");
     if let Some(bytes) = fsio::read_optional(&path)? {
-        // A damaged cache is rebuilt from the packs, not fatal.
+        // A damaged cache is rebuilt from the packs, not fatal. So is one that lists a pack
+        // no longer on disk: it records each blob under one pack only, so the other packs
+        // holding that blob may be listed without it.
         if let Ok(packs) = decode(&bytes) {
-            for (pack, entries) in packs {
-                if on_disk.contains(&pack) {
+            if packs.iter().all(|(pack, _)| on_disk.contains(pack)) {
+                for (pack, entries) in packs {
                     covered.insert(pack);
                     index.add(pack, &entries);
                 }

@@ -338,3 +338,70 @@ pub fn check_pack(claimed: &PackId, bytes: &[u8]) -> Result<Vec<PackEntry>, Stri
     })?;
     Ok(entries)
 }
+
+/// What a garbage collection did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct GcStats {
+    pub packs_before: usize,
+    pub packs_deleted: usize,
+    pub packs_repacked: usize,
+    pub bytes_freed: u64,
+}
+
+impl Store {
+    /// Removes every blob not in `live`: packs with no live blob are deleted, packs with at
+    /// least `repack_ratio` of dead bytes have their live blobs copied (as stored, no
+    /// recompression) into new packs, which are durable before the old ones are deleted.
+    /// A crash at any point leaves every live blob in some pack.
+    pub fn collect_garbage(&self, live: &HashSet<BlobId>, repack_ratio: f64) -> Result<GcStats> {
+        let mut stats = GcStats::default();
+        let packs = self.pack_ids()?;
+        stats.packs_before = packs.len();
+        let mut doomed = Vec::new();
+        for pack in packs {
+            let path = self.pack_path(&pack);
+            let len = fs::metadata(&path).map_err(Error::io("reading", &path))?.len();
+            let entries = index::read_pack_index(&path)?;
+            let (live_entries, dead): (Vec<_>, Vec<_>) = entries.into_iter().partition(|e| live.contains(&e.id));
+            let dead_bytes: u64 = dead.iter().map(|e| u64::from(e.stored_len)).sum();
+            if live_entries.is_empty() {
+                doomed.push((pack, len));
+            } else if dead_bytes as f64 >= repack_ratio * len as f64 {
+                let file = File::open(&path).map_err(Error::io("opening pack", &path))?;
+                let mut writer = self.writer.lock().expect("writer lock");
+                for entry in &live_entries {
+                    let mut stored = vec![0; entry.stored_len as usize];
+                    file.read_exact_at(&mut stored, entry.offset).map_err(Error::io("reading pack", &path))?;
+                    if let Some((new, entries)) =
+                        writer.append(entry.kind, entry.id, entry.compression, entry.raw_len as usize, &stored)?
+                    {
+                        self.index.write().expect("index lock").add(new, &entries);
+                    }
+                }
+                drop(writer);
+                stats.packs_repacked += 1;
+                doomed.push((pack, len));
+            }
+        }
+        // New packs, and an index of the packs that stay, are durable before anything is
+        // deleted: a crash then leaves a store whose index matches its packs.
+        self.flush()?;
+        let doomed_ids: HashSet<PackId> = doomed.iter().map(|(p, _)| *p).collect();
+        let mut kept = index::Index::default();
+        for pack in self.pack_ids()?.into_iter().filter(|p| !doomed_ids.contains(p)) {
+            kept.add(pack, &index::read_pack_index(&self.pack_path(&pack))?);
+        }
+        index::save(&self.root, &kept)?;
+        for (pack, len) in &doomed {
+            let path = self.pack_path(pack);
+            fs::remove_file(&path).map_err(Error::io("removing pack", &path))?;
+            stats.bytes_freed += len;
+            crate::fault::point("gc-pack-deleted");
+        }
+        stats.packs_deleted = doomed.len();
+        kept.dirty = false;
+        *self.index.write().expect("index lock") = kept;
+        self.files.lock().expect("files lock").clear();
+        Ok(stats)
+    }
+}
