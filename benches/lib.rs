@@ -5,18 +5,7 @@ use pods_engine::codec::tree::{Entry, Node, Tree};
 use pods_engine::id::{ChunkId, TreeId};
 use pods_engine::store::Store;
 
-/// Seeded pseudo-random bytes.
-pub fn noise(len: usize, mut seed: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        out.extend_from_slice(&seed.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
+pub use pods_engine::ops::noise;
 
 fn file(name: String, seed: u64) -> Entry {
     let chunk = ChunkId::of(&seed.to_le_bytes());

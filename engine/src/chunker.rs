@@ -76,18 +76,7 @@ impl ChunkerParams {
 mod tests {
     use super::*;
 
-    /// Seeded pseudo-random bytes (xorshift), the same on every machine.
-    pub fn seeded_bytes(len: usize, mut seed: u64) -> Vec<u8> {
-        let mut out = Vec::with_capacity(len);
-        while out.len() < len {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            out.extend_from_slice(&seed.to_le_bytes());
-        }
-        out.truncate(len);
-        out
-    }
+    use crate::ops::noise as seeded_bytes;
 
     /// Golden test: if this fails, chunk boundaries changed and every existing store loses
     /// deduplication against new data. Never update the numbers without a format bump.

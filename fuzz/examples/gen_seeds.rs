@@ -27,18 +27,7 @@ fn write(target: &str, name: &str, bytes: &[u8]) {
     println!("{:>8} bytes  {}", bytes.len(), path.display());
 }
 
-/// Seeded pseudo-random bytes (xorshift), the same on every machine.
-fn seeded_bytes(len: usize, mut seed: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        out.extend_from_slice(&seed.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
+use pods_engine::ops::noise as seeded_bytes;
 
 /// A pack holding `blobs` (kind, compression, stored bytes, raw length) back to back.
 fn build_pack(blobs: &[(BlobKind, Compression, &[u8], u32)]) -> (Vec<u8>, Vec<PackEntry>) {
@@ -85,7 +74,8 @@ fn build_real_pack(blobs: &[(BlobKind, Compression, Vec<u8>, Vec<u8>)]) -> (Vec<
 }
 
 fn sample_tree() -> Tree {
-    let entry = |name: &[u8], mode, node| Entry { name: name.to_vec(), mode, mtime_ns: 1_700_000_000_123_456_789, node };
+    let entry =
+        |name: &[u8], mode, node| Entry { name: name.to_vec(), mode, mtime_ns: 1_700_000_000_123_456_789, node };
     Tree {
         entries: vec![
             entry(b"README.md", 0o644, Node::File { size: 5, chunks: vec![ChunkId::of(b"hello")] }),
@@ -252,7 +242,10 @@ fn main() {
     write("remote_names", "version-name-max", b"9999999999");
     let marker = PodMarker { format: REMOTE_FORMAT_VERSION, chunker: ChunkerParams::default() };
     write("remote_names", "marker", &serde_json::to_vec_pretty(&marker).expect("marker json"));
-    let small = PodMarker { format: REMOTE_FORMAT_VERSION, chunker: ChunkerParams { min: 64, avg: 256, max: 1024, ..ChunkerParams::default() } };
+    let small = PodMarker {
+        format: REMOTE_FORMAT_VERSION,
+        chunker: ChunkerParams { min: 64, avg: 256, max: 1024, ..ChunkerParams::default() },
+    };
     write("remote_names", "marker-small", &serde_json::to_vec(&small).expect("marker json"));
 
     // Chunker: random data (several small chunks), a run of zeros, 12 bytes of parameters

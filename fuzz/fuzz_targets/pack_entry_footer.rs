@@ -24,10 +24,8 @@ fuzz_target!(|data: &[u8]| {
 
     if data.len() >= FOOTER_LEN {
         let footer_bytes = &data[data.len() - FOOTER_LEN..];
-        let pack_lens = [
-            data.len() as u64,
-            data.get(..8).map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes"))),
-        ];
+        let pack_lens =
+            [data.len() as u64, data.get(..8).map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")))];
         for pack_len in pack_lens {
             let Ok(footer) = pack::decode_footer(footer_bytes, pack_len) else { continue };
             assert!(footer.trailer_offset >= HEADER_LEN as u64);

@@ -139,18 +139,7 @@ pub fn build(root: &Path, entries: &[(&[u8], Spec)]) {
     }
 }
 
-/// Deterministic pseudo-random bytes.
-pub fn noise(len: usize, mut seed: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        out.extend_from_slice(&seed.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
+pub use pods_engine::ops::noise;
 
 /// Everything pods keeps about one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -205,6 +205,20 @@ impl Progress for Silent {
     fn begin(&self, _: Phase, _: u64) {}
 }
 
+/// Seeded pseudo-random bytes (xorshift64), the same on every machine: test and
+/// benchmark data that does not compress.
+pub fn noise(len: usize, mut seed: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        out.extend_from_slice(&seed.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
 /// A deterministic folder shaped like a local cloud emulator's state: many small JSON
 /// files, a few SQLite-like databases (4 KiB pages), half-compressible blobs and logs.
 pub fn generate(dir: &Path, bytes: u64) -> Result<()> {

@@ -45,7 +45,7 @@ pub struct Stat {
 }
 
 pub fn diff(env: &Env, a: &Side, b: &Side, data_dir: Option<&Path>, filters: &[Vec<u8>]) -> Result<Vec<Stat>> {
-    let _lock = env.home.lock(|| env.progress.warn("another pods command is using POD_HOME; waiting for it"))?;
+    let _lock = env.lock()?;
     let store = env.home.store()?;
     let old = resolve(env, &store, a, data_dir)?;
     let new = resolve(env, &store, b, data_dir)?;
@@ -64,21 +64,9 @@ fn resolve(env: &Env, store: &Store, side: &Side, data_dir: Option<&Path>) -> Re
         }
         Side::Pod { name, version } => {
             let pod = find_pod(env.home, name)?;
-            let remote = env.home.remote(&pod.url)?;
-            let head = remote.fetch(&pod.branch, store, env.progress)?.head;
-            store.flush()?;
-            let head = head.ok_or_else(|| Error::Remote(format!("pod '{name}' has no versions yet")))?;
-            let versions = remote.versions(head, &pod.branch)?;
-            let latest = versions.last().map_or(0, |v| v.number);
-            let found = match version {
-                None => versions.last(),
-                Some(n) => versions.iter().find(|v| v.number == *n),
-            };
-            found.map(|v| v.root).ok_or(Error::UnknownVersion {
-                pod: name.clone(),
-                version: version.unwrap_or(0),
-                latest,
-            })
+            let fetched = super::fetch_versions(env, store, &pod)?
+                .ok_or_else(|| Error::Remote(format!("pod '{name}' has no versions yet")))?;
+            Ok(super::pick_version(&fetched.versions, name, *version)?.root)
         }
     }
 }

@@ -17,7 +17,7 @@ const REPACK_RATIO: f64 = 0.25;
 /// version cannot be dropped: it is what the pod is.
 pub fn drop_versions(env: &Env, name: &str, numbers: &[u64]) -> Result<Vec<u64>> {
     let pod = find_pod(env.home, name)?;
-    let _lock = env.home.lock(|| env.progress.warn("another pods command is using POD_HOME; waiting for it"))?;
+    let _lock = env.lock()?;
     drop_locked(env, name, &pod, numbers)
 }
 
@@ -65,7 +65,7 @@ pub struct GcOutcome {
 /// With `keep`, drops all but the newest `keep` versions of every pod first; then frees
 /// the local store of blobs nothing needs any more.
 pub fn gc(env: &Env, keep: Option<usize>) -> Result<GcOutcome> {
-    let _lock = env.home.lock(|| env.progress.warn("another pods command is using POD_HOME; waiting for it"))?;
+    let _lock = env.lock()?;
     let mut outcome = GcOutcome::default();
     let pods = env.home.pods()?;
     if let Some(keep) = keep {

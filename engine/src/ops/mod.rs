@@ -13,7 +13,7 @@ mod verify;
 
 use std::path::{Path, PathBuf};
 
-pub use bench::{bench, generate, BenchReport, StageResult};
+pub use bench::{bench, generate, noise, BenchReport, StageResult};
 pub use diff::{diff, Side, Stat};
 pub use gc::{drop_versions, gc, GcOutcome};
 pub use pods::{create_pod, delete_pod, list_pods, remote_add, remote_remove, versions, PodInfo, RemotePod};
@@ -35,6 +35,48 @@ pub struct Env<'a> {
     pub home: &'a Home,
     pub progress: &'a dyn Progress,
     pub interrupt: &'a Interrupt,
+}
+
+impl Env<'_> {
+    /// Takes the POD_HOME lock, saying so when another pods process holds it.
+    pub fn lock(&self) -> Result<crate::home::HomeLock> {
+        self.home.lock(|| self.progress.warn("another pods command is using POD_HOME; waiting for it"))
+    }
+}
+
+/// What a pod's remote holds after a fetch.
+pub(crate) struct Fetched {
+    pub head: gix::ObjectId,
+    pub versions: Vec<crate::codec::version::Version>,
+    /// Packs this fetch downloaded.
+    pub new_packs: usize,
+}
+
+/// Fetches what the pod's remote gained; `None` when its branch does not exist yet.
+pub(crate) fn fetch_versions(env: &Env, store: &Store, pod: &PodConfig) -> Result<Option<Fetched>> {
+    let remote = env.home.remote(&pod.url)?;
+    let fetched = remote.fetch(&pod.branch, store, env.progress)?;
+    store.flush()?;
+    match fetched.head {
+        None => Ok(None),
+        Some(head) => {
+            Ok(Some(Fetched { head, versions: remote.versions(head, &pod.branch)?, new_packs: fetched.new_packs }))
+        }
+    }
+}
+
+/// Version `number` (the latest when `None`) among `versions`, or why there is none.
+pub(crate) fn pick_version(
+    versions: &[crate::codec::version::Version],
+    pod: &str,
+    number: Option<u64>,
+) -> Result<crate::codec::version::Version> {
+    let latest = versions.last().map_or(0, |v| v.number);
+    let found = match number {
+        None => versions.last(),
+        Some(n) => versions.iter().find(|v| v.number == n),
+    };
+    found.cloned().ok_or(Error::UnknownVersion { pod: pod.to_string(), version: number.unwrap_or(0), latest })
 }
 
 /// Checks the data folder and returns its canonical path.

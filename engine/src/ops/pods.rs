@@ -37,7 +37,7 @@ pub fn create_pod(
 /// Forgets a pod; with `on_remote`, also deletes its branch on the remote.
 pub fn delete_pod(env: &Env, name: &str, on_remote: bool) -> Result<PodConfig> {
     let pod = find_pod(env.home, name)?;
-    let _lock = env.home.lock(|| env.progress.warn("another pods command is using POD_HOME; waiting for it"))?;
+    let _lock = env.lock()?;
     if on_remote {
         env.home.remote(&pod.url)?.delete_branch(&pod.branch)?;
     }
@@ -110,15 +110,9 @@ pub fn list_pods(home: &Home, remote: Option<&str>) -> Result<(Vec<PodInfo>, Vec
 /// The versions of a pod, after fetching what the remote gained.
 pub fn versions(env: &Env, name: &str) -> Result<Vec<Version>> {
     let pod = find_pod(env.home, name)?;
-    let _lock = env.home.lock(|| env.progress.warn("another pods command is using POD_HOME; waiting for it"))?;
-    let remote = env.home.remote(&pod.url)?;
+    let _lock = env.lock()?;
     let store = env.home.store()?;
-    let fetched = remote.fetch(&pod.branch, &store, env.progress)?;
-    store.flush()?;
-    match fetched.head {
-        None => Ok(Vec::new()),
-        Some(head) => remote.versions(head, &pod.branch),
-    }
+    Ok(super::fetch_versions(env, &store, &pod)?.map(|f| f.versions).unwrap_or_default())
 }
 
 pub fn remote_add(home: &Home, name: &str, url: &str) -> Result<()> {

@@ -47,25 +47,15 @@ pub struct PullOutcome {
 pub fn pull(env: &Env, name: &str, data_dir: Option<&Path>, options: &PullOptions) -> Result<PullOutcome> {
     let data_dir = check_data_dir(data_dir)?;
     let pod = find_pod(env.home, name)?;
-    let _lock = env.home.lock(|| env.progress.warn("another pods command is using POD_HOME; waiting for it"))?;
-    let remote = env.home.remote(&pod.url)?;
+    let _lock = env.lock()?;
     let store = env.home.store()?;
-    let fetched = remote.fetch(&pod.branch, &store, env.progress)?;
-    store.flush()?;
-    let head = fetched.head.ok_or_else(|| {
+    let fetched = super::fetch_versions(env, &store, &pod)?.ok_or_else(|| {
         Error::Remote(format!(
             "pod '{name}' has no versions on {} yet (branch '{}' does not exist): push to it first",
             pod.url, pod.branch
         ))
     })?;
-    let versions = remote.versions(head, &pod.branch)?;
-    let latest = versions.last().map_or(0, |v| v.number);
-    let target = match options.version {
-        None => versions.last(),
-        Some(n) => versions.iter().find(|v| v.number == n),
-    }
-    .ok_or(Error::UnknownVersion { pod: name.to_string(), version: options.version.unwrap_or(0), latest })?
-    .clone();
+    let (head, target) = (fetched.head, super::pick_version(&fetched.versions, name, options.version)?);
     // Every tree of the version must be readable before the folder is touched.
     check_complete(&store, target.root)?;
 

@@ -47,7 +47,7 @@ pub struct PushOutcome {
 pub fn push(env: &Env, name: &str, data_dir: Option<&Path>, options: &PushOptions) -> Result<PushOutcome> {
     let data_dir = check_data_dir(data_dir)?;
     check_pod_name(name)?;
-    let _lock = env.home.lock(|| env.progress.warn("another pods command is using POD_HOME; waiting for it"))?;
+    let _lock = env.lock()?;
     let mut pods = env.home.pods()?;
     let created = !pods.contains_key(name);
     if created {

@@ -9,7 +9,7 @@ use crate::home::Backup;
 /// Returns how many top-level entries were removed.
 pub fn reset(env: &Env, data_dir: Option<&Path>) -> Result<usize> {
     let data_dir = check_data_dir(data_dir)?;
-    let _lock = env.home.lock(|| env.progress.warn("another pods command is using POD_HOME; waiting for it"))?;
+    let _lock = env.lock()?;
     let store = env.home.store()?;
     let mut state = env.home.folder_state(&data_dir)?;
     let snapshot = snapshot_folder(env, &store, &data_dir, false)?;

@@ -19,7 +19,7 @@ pub struct UndoOutcome {
 /// With `list_only`, returns the backups, newest last, and changes nothing.
 pub fn undo(env: &Env, data_dir: Option<&Path>, list_only: bool) -> Result<(Vec<Backup>, Option<UndoOutcome>)> {
     let data_dir = check_data_dir(data_dir)?;
-    let _lock = env.home.lock(|| env.progress.warn("another pods command is using POD_HOME; waiting for it"))?;
+    let _lock = env.lock()?;
     let mut state = env.home.folder_state(&data_dir)?;
     if list_only {
         return Ok((state.backups, None));

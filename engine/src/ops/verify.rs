@@ -27,7 +27,7 @@ pub struct VerifyReport {
 /// Checks every pack (hash, index, every blob), the index file against the packs, and
 /// every version of `pod` (all pods when `None`); with `remote`, the remotes too.
 pub fn verify(env: &Env, pod: Option<&str>, remote: bool) -> Result<VerifyReport> {
-    let _lock = env.home.lock(|| env.progress.warn("another pods command is using POD_HOME; waiting for it"))?;
+    let _lock = env.lock()?;
     let mut report = VerifyReport::default();
     // Read the index file before opening the store, which would rebuild a damaged one.
     let index_path = env.home.root().join("store").join("index");

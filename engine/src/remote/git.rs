@@ -187,19 +187,7 @@ impl GitRemote {
         let path = self.staging.join("scratch").join(format!("verify-{}", std::process::id()));
         init_bare(&path, &self.url)?;
         let scratch = Scratch { path };
-        let refspec = format!("+refs/heads/{branch}:refs/heads/fetched");
-        run(
-            git_cmd(Some(&scratch.path)).args([
-                "fetch",
-                "--quiet",
-                "--no-tags",
-                "--no-write-fetch-head",
-                &self.url,
-                &refspec,
-            ]),
-            "fetch",
-            &self.url,
-        )?;
+        self.fetch_branch_into(&scratch.path, branch)?;
         let repo = gix::open(&scratch.path).map_err(|e| gix_error(&self.url, e))?;
         let root = repo
             .find_commit(head)
@@ -220,6 +208,13 @@ impl GitRemote {
             }
         }
         Ok(problems)
+    }
+
+    /// Fetches `branch` into `repo` as `refs/heads/fetched`.
+    fn fetch_branch_into(&self, repo: &Path, branch: &str) -> Result<()> {
+        let refspec = format!("+refs/heads/{branch}:refs/heads/fetched");
+        let args = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", &self.url, &refspec];
+        run(git_cmd(Some(repo)).args(args), "fetch", &self.url).map(drop)
     }
 
     /// Removes scratch repositories left by a killed process. Callers hold the home lock.
@@ -250,19 +245,7 @@ impl GitRemote {
                 .map_err(Error::io("writing", &scratch.path))?;
         }
         progress.begin(Phase::Download, 0);
-        let refspec = format!("+refs/heads/{branch}:refs/heads/fetched");
-        run(
-            git_cmd(Some(&scratch.path)).args([
-                "fetch",
-                "--quiet",
-                "--no-tags",
-                "--no-write-fetch-head",
-                &self.url,
-                &refspec,
-            ]),
-            "fetch",
-            &self.url,
-        )?;
+        self.fetch_branch_into(&scratch.path, branch)?;
         let fetched = gix::open(&scratch.path).map_err(|e| gix_error(&self.url, e))?;
         let staging = self.repo()?;
         let commit = fetched.find_commit(head).map_err(|e| gix_error(&self.url, e))?;
