@@ -65,6 +65,7 @@ pub fn apply(
     for dir in &plan.mkdir {
         fs::create_dir_all(dir).map_err(|e| cannot_write(dir, e))?;
     }
+    crate::fault::point("apply-dirs-created");
     progress.begin(Phase::Write, needed);
     let written: Vec<(Vec<u8>, Option<crate::filecache::CachedFile>)> = plan
         .files

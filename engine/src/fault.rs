@@ -33,3 +33,24 @@ pub fn point(name: &str) {
         }
     }
 }
+
+/// Simulates a program writing a file while pods reads it: when the environment variable
+/// `PODS_TEST_WRITE_DURING_READ` names the file (`NAME`, or `NAME:always` for every read),
+/// a byte is appended to it right after pods read it and before pods checks it is unchanged.
+pub fn write_during_read(path: &std::path::Path) {
+    static DONE: AtomicU64 = AtomicU64::new(0);
+    let Ok(spec) = std::env::var("PODS_TEST_WRITE_DURING_READ") else { return };
+    let (name, always) = match spec.strip_suffix(":always") {
+        Some(name) => (name.to_string(), true),
+        None => (spec, false),
+    };
+    if path.file_name().and_then(|n| n.to_str()) != Some(name.as_str()) {
+        return;
+    }
+    if always || DONE.fetch_add(1, Ordering::SeqCst) == 0 {
+        use std::io::Write;
+        if let Ok(mut file) = std::fs::OpenOptions::new().append(true).open(path) {
+            let _ = file.write_all(b"!");
+        }
+    }
+}

@@ -48,6 +48,9 @@ pub struct FolderState {
     /// Snapshots of the folder taken before a pull or reset changed it, newest last.
     #[serde(default)]
     pub backups: Vec<Backup>,
+    /// A reset started and has not finished: its backup is already recorded.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resetting: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

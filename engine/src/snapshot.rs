@@ -241,6 +241,7 @@ fn file_chunks(path: &Path, rel: &[u8], stamp: &FileStamp, ctx: &Context) -> Res
     for _ in 0..TORN_RETRIES {
         let mut file = File::open(path).map_err(|e| unreadable(path, e))?;
         let chunks = read_chunks(&mut file, path, stamp.size, ctx)?;
+        crate::fault::write_during_read(path);
         let after = stamp_of(&file.metadata().map_err(|e| unreadable(path, e))?);
         if after == stamp {
             return Ok((stamp, chunks));

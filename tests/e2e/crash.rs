@@ -62,6 +62,8 @@ fn push_survives_kill_at_every_point() {
 }
 
 const PULL_POINTS: &[&str] = &[
+    "fetch-received",
+    "apply-dirs-created",
     "fetch-pack-imported",
     "fetch-history-copied",
     "index-saved",
@@ -154,4 +156,53 @@ fn kill_at_random_moments() {
     }
     reader.ok(&["pull", "p"]);
     assert_same_folder(&a, &b);
+}
+
+#[test]
+fn reset_and_undo_survive_kill_at_every_point() {
+    for point in ["reset-backup-recorded", "reset-removed", "undo-before-state"] {
+        let sandbox = Sandbox::new();
+        let a = sandbox.folder("a");
+        dataset(&a, 5);
+        let before = listing(&a);
+        let pods = sandbox.pods("home", &a);
+        pods.ok(&["push", "p"]);
+        if point.starts_with("reset") {
+            let out = pods.clone().with_env("PODS_TEST_CRASH_AT", point).run(&["reset", "--yes"]);
+            assert!(killed(&out), "reset did not reach {point}");
+        }
+        pods.ok(&["reset", "--yes"]);
+        assert_eq!(std::fs::read_dir(&a).expect("list").count(), 0);
+        if point == "undo-before-state" {
+            let out = pods.clone().with_env("PODS_TEST_CRASH_AT", point).run(&["undo"]);
+            assert!(killed(&out), "undo did not reach {point}");
+        }
+        pods.ok(&["undo"]);
+        assert_eq!(listing(&a), before, "after a crash at {point}, undo must give the folder back");
+        pods.ok(&["verify"]);
+    }
+}
+
+#[test]
+fn a_merging_push_survives_a_kill() {
+    let sandbox = Sandbox::new();
+    let remote = sandbox.bare_remote("remote.git");
+    let url = remote.to_str().expect("utf-8");
+    let (a, b) = (sandbox.folder("a"), sandbox.folder("b"));
+    dataset(&a, 6);
+    let (alice, bob) = (sandbox.pods("home-a", &a), sandbox.pods("home-b", &b));
+    alice.ok(&["create", "p", "--url", url]);
+    bob.ok(&["create", "p", "--url", url]);
+    alice.ok(&["push", "p"]);
+    bob.ok(&["pull", "p"]);
+    std::fs::write(a.join("alice"), b"a").expect("write");
+    alice.ok(&["push", "p"]);
+    std::fs::write(b.join("bob"), b"b").expect("write");
+    let out = bob.clone().with_env("PODS_TEST_CRASH_AT", "push-merged").run(&["push", "p"]);
+    assert!(killed(&out), "the push did not merge: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(bob.json(&["push", "p"])["merged_as"], 4);
+    bob.ok(&["pull", "p"]);
+    alice.ok(&["pull", "p"]);
+    assert_same_folder(&a, &b);
+    git(&["--git-dir", url, "fsck", "--strict", "--no-progress"]);
 }

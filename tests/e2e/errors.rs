@@ -229,3 +229,23 @@ fn ctrl_c_stops_cleanly_and_the_next_run_completes() {
     }
     assert_same_folder(&a, &sandbox.path("b"));
 }
+
+#[test]
+fn a_file_written_while_it_is_read_is_read_again_never_recorded_torn() {
+    let sandbox = Sandbox::new();
+    let a = sandbox.folder("a");
+    std::fs::write(a.join("live.db"), noise(1 << 20, 4)).expect("write");
+    std::fs::write(a.join("calm.txt"), b"calm").expect("write");
+    let pods = sandbox.pods("home", &a);
+    // Written once during the read: pods notices (size, mtime, ctime) and reads it again.
+    pods.clone().with_env("PODS_TEST_WRITE_DURING_READ", "live.db").ok(&["push", "p"]);
+    let b = sandbox.folder("b");
+    sandbox.pods("home", &b).ok(&["pull", "p"]);
+    assert_eq!(std::fs::read(b.join("live.db")).expect("read"), std::fs::read(a.join("live.db")).expect("read"));
+    assert_eq!(std::fs::metadata(a.join("live.db")).expect("meta").len(), (1 << 20) + 1);
+    // Written during every read: the push gives up and records nothing.
+    std::fs::write(a.join("live.db"), noise(1 << 20, 5)).expect("write");
+    let err = pods.clone().with_env("PODS_TEST_WRITE_DURING_READ", "live.db:always").fails(&["push", "p"]);
+    assert!(err.contains("live.db kept changing while it was read"), "{err}");
+    assert_eq!(pods.json(&["versions", "p"]).as_array().map(Vec::len), Some(1));
+}

@@ -314,10 +314,12 @@ fn gc_frees_dropped_versions_and_survives_a_crash() {
     assert!(pods.fails(&["versions", "p", "--drop", "3"]).contains("latest"));
     pods.ok(&["versions", "p", "--drop", "1"]);
     assert_eq!(pods.json(&["versions", "p"]).as_array().map(Vec::len), Some(2));
-    // A crash while deleting packs leaves a store that verifies; gc then completes.
-    let out = pods.clone().with_env("PODS_TEST_CRASH_AT", "gc-pack-deleted").run(&["gc", "--keep", "1"]);
-    assert!(out.status.signal_is_kill(), "gc did not reach its crash point: {}", String::from_utf8_lossy(&out.stderr));
-    pods.ok(&["verify"]);
+    // A crash before or while deleting packs leaves a store that verifies; gc then completes.
+    for point in ["gc-index-saved", "gc-pack-deleted"] {
+        let out = pods.clone().with_env("PODS_TEST_CRASH_AT", point).run(&["gc", "--keep", "1"]);
+        assert!(out.status.signal_is_kill(), "gc did not reach {point}: {}", String::from_utf8_lossy(&out.stderr));
+        pods.ok(&["verify"]);
+    }
     let report = pods.json(&["gc"]);
     assert!(before - store_size() >= 6 << 20, "gc freed too little: {report}");
     pods.ok(&["verify"]);

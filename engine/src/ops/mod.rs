@@ -138,9 +138,15 @@ pub(crate) fn author() -> (String, String) {
 
 /// Adds a backup to the folder's state (saved), dropping the oldest beyond the setting.
 pub(crate) fn record_backup(home: &Home, state: &mut FolderState, backup: Backup) -> Result<()> {
-    let keep = home.settings()?.keep_backups.max(1);
     state.backups.push(backup);
+    trim_backups(home, state)?;
+    home.save_folder_state(state)
+}
+
+/// Drops the oldest backups beyond the `keep_backups` setting (not saved).
+pub(crate) fn trim_backups(home: &Home, state: &mut FolderState) -> Result<()> {
+    let keep = home.settings()?.keep_backups.max(1);
     let excess = state.backups.len().saturating_sub(keep);
     state.backups.drain(..excess);
-    home.save_folder_state(state)
+    Ok(())
 }

@@ -94,6 +94,7 @@ pub fn pull(env: &Env, name: &str, data_dir: Option<&Path>, options: &PullOption
     apply::apply(&store, &data_dir, &outcome.changes, &mut cache, env.progress, env.interrupt)?;
     crate::fault::point("pull-before-state");
     cache.save(&env.home.files_cache_path(&data_dir)?)?;
+    state.resetting = false;
     state.synced = Some(Synced {
         pod: name.to_string(),
         url: pod.url.clone(),

@@ -156,6 +156,9 @@ pub fn push(env: &Env, name: &str, data_dir: Option<&Path>, options: &PushOption
             };
 
         store.flush()?; // a merge wrote new trees
+        if versions.len() > 1 {
+            crate::fault::point("push-merged");
+        }
         let new_packs = packs_to_send(&store, &remote, head, &pod.branch, &snapshot.blobs, &versions)?;
         outcome.bytes_sent =
             new_packs.iter().filter_map(|p| std::fs::metadata(store.pack_path(p)).ok()).map(|m| m.len()).sum();

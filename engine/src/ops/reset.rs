@@ -12,20 +12,27 @@ pub fn reset(env: &Env, data_dir: Option<&Path>) -> Result<usize> {
     let _lock = env.lock()?;
     let store = env.home.store()?;
     let mut state = env.home.folder_state(&data_dir)?;
-    let snapshot = snapshot_folder(env, &store, &data_dir, false)?;
-    store.flush()?;
-    if !snapshot.stats_empty() {
-        let backup = Backup {
-            time_ns: now_ns(),
-            root: snapshot.root,
-            reason: "before reset".into(),
-            synced: state.synced.clone(),
-        };
-        super::record_backup(env.home, &mut state, backup)?;
+    // A reset cut short leaves a partly emptied folder: finishing it must not replace the
+    // backup of the whole folder with one of what was left.
+    if !state.resetting {
+        let snapshot = snapshot_folder(env, &store, &data_dir, false)?;
+        store.flush()?;
+        if !snapshot.stats_empty() {
+            let backup = Backup {
+                time_ns: now_ns(),
+                root: snapshot.root,
+                reason: "before reset".into(),
+                synced: state.synced.clone(),
+            };
+            state.backups.push(backup);
+        }
+        // An empty folder has no base: the next pull starts afresh.
+        state.synced = None;
+        state.resetting = true;
+        super::trim_backups(env.home, &mut state)?;
+        env.home.save_folder_state(&state)?;
     }
-    // An empty folder has no base: the next pull starts afresh.
-    state.synced = None;
-    env.home.save_folder_state(&state)?;
+    crate::fault::point("reset-backup-recorded");
     let mut removed = 0;
     for entry in std::fs::read_dir(&data_dir).map_err(Error::io("listing", &data_dir))? {
         let entry = entry.map_err(Error::io("listing", &data_dir))?;
@@ -34,6 +41,9 @@ pub fn reset(env: &Env, data_dir: Option<&Path>) -> Result<usize> {
         let result = if is_dir { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
         result.map_err(Error::io("removing", &path))?;
         removed += 1;
+        crate::fault::point("reset-removed");
     }
+    state.resetting = false;
+    env.home.save_folder_state(&state)?;
     Ok(removed)
 }

@@ -33,8 +33,10 @@ pub fn undo(env: &Env, data_dir: Option<&Path>, list_only: bool) -> Result<(Vec<
     let outcome = merge::merge(&store, None, ours.root, backup.root, Strategy::Overwrite, Prefer::Theirs)?;
     let mut cache = ours.cache;
     apply::apply(&store, &data_dir, &outcome.changes, &mut cache, env.progress, env.interrupt)?;
+    crate::fault::point("undo-before-state");
     cache.save(&env.home.files_cache_path(&data_dir)?)?;
     state.backups.pop();
+    state.resetting = false;
     state.synced = backup.synced.clone();
     env.home.save_folder_state(&state)?;
     let changed = outcome.changes.len();

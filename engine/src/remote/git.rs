@@ -246,6 +246,7 @@ impl GitRemote {
         }
         progress.begin(Phase::Download, 0);
         self.fetch_branch_into(&scratch.path, branch)?;
+        crate::fault::point("fetch-received");
         let fetched = gix::open(&scratch.path).map_err(|e| gix_error(&self.url, e))?;
         let staging = self.repo()?;
         let commit = fetched.find_commit(head).map_err(|e| gix_error(&self.url, e))?;

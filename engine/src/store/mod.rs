@@ -392,6 +392,7 @@ impl Store {
             kept.add(pack, &index::read_pack_index(&self.pack_path(&pack))?);
         }
         index::save(&self.root, &kept)?;
+        crate::fault::point("gc-index-saved");
         for (pack, len) in &doomed {
             let path = self.pack_path(pack);
             fs::remove_file(&path).map_err(Error::io("removing pack", &path))?;
