@@ -119,6 +119,21 @@ fn pull_survives_kill_at_every_point() {
     }
 }
 
+/// Starts `args` and kills it (SIGKILL) after each delay in turn.
+fn kill_after(pods: &Pods, args: &[&str], delays_ms: &[u64]) {
+    for delay in delays_ms {
+        let mut child = pods
+            .command(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_millis(*delay));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 #[test]
 fn kill_at_random_moments() {
     let sandbox = Sandbox::new();
@@ -128,32 +143,12 @@ fn kill_at_random_moments() {
     dataset(&a, 3);
     let pods = sandbox.pods("home", &a);
     pods.ok(&["create", "p", "--url", url]);
-    for delay_ms in [20, 60, 150] {
-        let mut child = pods
-            .command(&["push", "p"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn");
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    kill_after(&pods, &["push", "p"], &[20, 60, 150]);
     pods.ok(&["push", "p"]);
     let b = sandbox.folder("b");
     let reader = sandbox.pods("home-b", &b);
     reader.ok(&["create", "p", "--url", url]);
-    for delay_ms in [20, 80, 200] {
-        let mut child = reader
-            .command(&["pull", "p"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn");
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    kill_after(&reader, &["pull", "p"], &[20, 80, 200]);
     reader.ok(&["pull", "p"]);
     assert_same_folder(&a, &b);
 }
