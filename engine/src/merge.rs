@@ -95,9 +95,22 @@ pub fn merge(
     strategy: Strategy,
     prefer: Prefer,
 ) -> Result<Outcome> {
+    merge_trees(&|id| store.read_tree(&id), base, ours, theirs, strategy, prefer)
+}
+
+/// [`merge`] over any source of trees: `read_tree` loads one by id (the fuzz target merges
+/// trees held in memory).
+pub fn merge_trees(
+    read_tree: &dyn Fn(TreeId) -> Result<Tree>,
+    base: Option<TreeId>,
+    ours: TreeId,
+    theirs: TreeId,
+    strategy: Strategy,
+    prefer: Prefer,
+) -> Result<Outcome> {
     let base = if strategy == Strategy::Overwrite { Some(ours) } else { base };
     let mut outcome = Outcome::default();
-    let load = |id: Option<TreeId>| -> Result<Tree> { id.map_or(Ok(Tree::default()), |id| store.read_tree(&id)) };
+    let load = |id: Option<TreeId>| -> Result<Tree> { id.map_or(Ok(Tree::default()), read_tree) };
     merge_dirs(&load, b"", load(base)?, load(Some(ours))?, load(Some(theirs))?, prefer, &mut outcome)?;
     Ok(outcome)
 }
@@ -146,7 +159,9 @@ fn merge_dirs(
             if od != td {
                 merge_dirs(load, &path, load(dir_id(b))?, load(Some(od))?, load(Some(td))?, prefer, out)?;
             }
-            let take_mode = o.mode != t.mode && b.is_some_and(|b| b.mode == o.mode);
+            // Theirs' mode only if ours still has the base's: a base that was not a
+            // directory says nothing about which mode the user chose.
+            let take_mode = o.mode != t.mode && dir_id(b).is_some() && b.is_some_and(|b| b.mode == o.mode);
             if take_mode || out.changes.len() > before || dir_mtime_differs {
                 let mode = if take_mode { t.mode } else { o.mode };
                 let to = Entry { name: t.name.clone(), mode, mtime_ns: t.mtime_ns, node: o.node.clone() };
