@@ -250,13 +250,33 @@ pub fn run(cli: Cli, interrupt: &Interrupt, out: &mut dyn Write) -> Result<()> {
                 }
             }
         }
-        Command::Gc { keep } => {
-            let outcome = ops::gc(&env, keep)?;
+        Command::Gc { keep, remote } => {
+            let outcome = ops::gc(&env, keep, remote)?;
             if json {
                 writeln!(out, "{}", json!(outcome))?;
             } else {
                 for (pod, dropped) in &outcome.dropped {
                     writeln!(out, "dropped {} old version(s) of '{pod}'", dropped.len())?;
+                }
+                for r in &outcome.remote {
+                    if !r.rewritten {
+                        writeln!(out, "pod '{}': its branch holds no dropped data, left as it was", r.pod)?;
+                        continue;
+                    }
+                    writeln!(
+                        out,
+                        "pod '{}': branch rewritten, {} -> {} ({} pack(s) removed, {} written){}",
+                        r.pod,
+                        human_bytes(r.bytes_before),
+                        human_bytes(r.bytes_after),
+                        r.packs_removed,
+                        r.packs_written,
+                        if r.pruned {
+                            "; the remote repository was pruned"
+                        } else {
+                            "; the host deletes the old objects on its own schedule"
+                        }
+                    )?;
                 }
                 let s = &outcome.store;
                 writeln!(

@@ -123,6 +123,10 @@ pub enum Command {
         /// First drop all but the newest N versions of every pod
         #[arg(long)]
         keep: Option<usize>,
+        /// Also rewrite each pod's branch without the dropped data (one commit, no history;
+        /// refused if a teammate pushed meanwhile) and prune a remote on this disk
+        #[arg(long)]
+        remote: bool,
     },
     /// Empty DATA_DIR (the folder itself stays); a backup is kept
     Reset {

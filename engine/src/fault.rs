@@ -22,6 +22,7 @@ fn target() -> Option<&'static (String, u64)> {
 /// Marks a point where a crash must be survivable.
 pub fn point(name: &str) {
     static PASSES: AtomicU64 = AtomicU64::new(0);
+    run_at(name);
     let Some((target, nth)) = target() else {
         return;
     };
@@ -52,5 +53,21 @@ pub fn write_during_read(path: &std::path::Path) {
         if let Ok(mut file) = std::fs::OpenOptions::new().append(true).open(path) {
             let _ = file.write_all(b"!");
         }
+    }
+}
+
+/// Races for tests: when `PODS_TEST_RUN_AT` is `POINT=COMMAND`, the shell command runs
+/// (and is waited for) the first time the process reaches that point, e.g. a teammate's
+/// push in the middle of `gc --remote`.
+fn run_at(name: &str) {
+    static DONE: AtomicU64 = AtomicU64::new(0);
+    static SPEC: OnceLock<Option<(String, String)>> = OnceLock::new();
+    let spec = SPEC.get_or_init(|| {
+        let spec = std::env::var("PODS_TEST_RUN_AT").ok()?;
+        spec.split_once('=').map(|(p, c)| (p.to_string(), c.to_string()))
+    });
+    let Some((point, command)) = spec else { return };
+    if point == name && DONE.fetch_add(1, Ordering::SeqCst) == 0 {
+        let _ = std::process::Command::new("sh").args(["-c", command]).env_remove("PODS_TEST_RUN_AT").status();
     }
 }

@@ -4,6 +4,7 @@
 mod crash;
 mod diff;
 mod errors;
+mod gc_remote;
 mod merge;
 mod remote;
 mod roundtrip;

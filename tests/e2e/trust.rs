@@ -136,6 +136,8 @@ fn publish(sandbox: &Sandbox, store: &Store, root: TreeId, remote: &Path) {
         new_packs: &packs,
         versions: &[version],
         drop_versions: &[],
+        drop_packs: &[],
+        rewrite: false,
         marker: &PodMarker { format: 1, chunker: store.config.chunker },
         author: ("mallory", "m@example.com"),
     };

@@ -150,6 +150,8 @@ fn run(folder: Option<&Path>, size_mb: u64, work: &Path, progress: &dyn Progress
         new_packs: &packs,
         versions: std::slice::from_ref(&version),
         drop_versions: &[],
+        drop_packs: &[],
+        rewrite: false,
         marker: &marker,
         author: ("bench", "bench@localhost"),
     };

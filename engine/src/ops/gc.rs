@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use super::{author, find_pod, Env};
 use crate::codec::tree::Node;
 use crate::error::{Error, Result};
-use crate::id::{BlobId, TreeId};
+use crate::id::{BlobId, PackId, TreeId};
 use crate::remote::{PodMarker, PushRequest};
 use crate::store::{GcStats, Store};
 
@@ -49,6 +49,8 @@ fn drop_locked(env: &Env, name: &str, pod: &crate::home::PodConfig, numbers: &[u
         new_packs: &[],
         versions: &[],
         drop_versions: numbers,
+        drop_packs: &[],
+        rewrite: false,
         marker: &PodMarker { format: crate::remote::REMOTE_FORMAT_VERSION, chunker: store.config.chunker },
         author: (&author_name, &author_email),
     };
@@ -59,12 +61,29 @@ fn drop_locked(env: &Env, name: &str, pod: &crate::home::PodConfig, numbers: &[u
 #[derive(Debug, Default, serde::Serialize)]
 pub struct GcOutcome {
     pub dropped: Vec<(String, Vec<u64>)>,
+    /// With `--remote`: what was rewritten on each pod's branch.
+    pub remote: Vec<RemoteGc>,
     pub store: GcStats,
 }
 
-/// With `keep`, drops all but the newest `keep` versions of every pod first; then frees
-/// the local store of blobs nothing needs any more.
-pub fn gc(env: &Env, keep: Option<usize>) -> Result<GcOutcome> {
+#[derive(Debug, serde::Serialize)]
+pub struct RemoteGc {
+    pub pod: String,
+    /// False when the branch held nothing dropped: it was left as it was.
+    pub rewritten: bool,
+    pub packs_removed: usize,
+    pub packs_written: usize,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    /// Unreachable objects deleted from the remote repository itself (a repository on
+    /// this disk); other hosts drop them on their own schedule.
+    pub pruned: bool,
+}
+
+/// With `keep`, drops all but the newest `keep` versions of every pod first; with
+/// `remote`, rewrites each pod's branch without the dropped data; then frees the local
+/// store of blobs nothing needs any more.
+pub fn gc(env: &Env, keep: Option<usize>, remote: bool) -> Result<GcOutcome> {
     let _lock = env.lock()?;
     let mut outcome = GcOutcome::default();
     let pods = env.home.pods()?;
@@ -77,6 +96,11 @@ pub fn gc(env: &Env, keep: Option<usize>) -> Result<GcOutcome> {
             if !old.is_empty() {
                 outcome.dropped.push((name.clone(), drop_locked(env, name, pod, old)?));
             }
+        }
+    }
+    if remote {
+        for (name, pod) in &pods {
+            outcome.remote.push(rewrite_branch(env, name, pod)?);
         }
     }
     let store = env.home.store()?;
@@ -117,4 +141,78 @@ fn reachable(store: &Store, roots: &[TreeId]) -> Result<HashSet<BlobId>> {
         }
     }
     Ok(live)
+}
+
+/// Rewrites pod `name`'s branch as one commit without parent that holds its versions and
+/// only the data they need: packs with nothing live are removed, packs partly dead are
+/// replaced by new packs of their live blobs. The branch moves only if no one pushed
+/// meanwhile. Does nothing when neither the packs nor the history hold dropped data.
+fn rewrite_branch(env: &Env, name: &str, pod: &crate::home::PodConfig) -> Result<RemoteGc> {
+    let remote = env.home.remote(&pod.url)?;
+    let store = env.home.store()?;
+    let mut report = RemoteGc {
+        pod: name.to_string(),
+        rewritten: false,
+        packs_removed: 0,
+        packs_written: 0,
+        bytes_before: 0,
+        bytes_after: 0,
+        pruned: false,
+    };
+    let Some(head) = remote.fetch(&pod.branch, &store, env.progress)?.head else { return Ok(report) };
+    let roots: Vec<TreeId> = remote.versions(head, &pod.branch)?.iter().map(|v| v.root).collect();
+    let live = reachable(&store, &roots)?;
+    let mut on_branch: Vec<PackId> = remote.packs(head, &pod.branch)?.into_iter().collect();
+    on_branch.sort_unstable();
+    let mut drop_packs = Vec::new();
+    let mut to_copy = Vec::new();
+    for pack in on_branch {
+        let entries = store.pack_entries(&pack)?;
+        let pack_len = std::fs::metadata(store.pack_path(&pack)).map_or(0, |m| m.len());
+        report.bytes_before += pack_len;
+        let (live_entries, dead): (Vec<_>, Vec<_>) = entries.into_iter().partition(|e| live.contains(&e.id));
+        if dead.is_empty() {
+            report.bytes_after += pack_len;
+            continue;
+        }
+        drop_packs.push(pack);
+        if !live_entries.is_empty() {
+            to_copy.push((pack, live_entries));
+        }
+    }
+    if drop_packs.is_empty() && !remote.history_has_dropped_versions(head, &pod.branch)? {
+        report.bytes_after = report.bytes_before;
+        return Ok(report);
+    }
+    env.interrupt.check()?;
+    let new_packs = store.repack(&to_copy)?;
+    report.bytes_after +=
+        new_packs.iter().filter_map(|p| std::fs::metadata(store.pack_path(p)).ok()).map(|m| m.len()).sum::<u64>();
+    let (author_name, author_email) = author();
+    let request = PushRequest {
+        branch: &pod.branch,
+        parent: Some(head),
+        new_packs: &new_packs,
+        versions: &[],
+        drop_versions: &[],
+        drop_packs: &drop_packs,
+        rewrite: true,
+        marker: &PodMarker { format: crate::remote::REMOTE_FORMAT_VERSION, chunker: store.config.chunker },
+        author: (&author_name, &author_email),
+    };
+    crate::fault::point("gc-remote-before-push");
+    match remote.push(&request, &store, env.progress) {
+        Err(Error::RemoteMoved { .. }) => {
+            return Err(Error::Usage(format!(
+                "pod '{name}' received a push while gc --remote ran, so its branch was left as it was: \
+                 run `pods gc --remote` again"
+            )))
+        }
+        other => other?,
+    };
+    report.rewritten = true;
+    report.packs_removed = drop_packs.len();
+    report.packs_written = new_packs.len();
+    report.pruned = remote.prune()?;
+    Ok(report)
 }

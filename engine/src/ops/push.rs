@@ -170,6 +170,8 @@ pub fn push(env: &Env, name: &str, data_dir: Option<&Path>, options: &PushOption
             new_packs: &new_packs,
             versions: &versions,
             drop_versions: &[],
+            drop_packs: &[],
+            rewrite: false,
             marker: &marker,
             author: (&who().0, &who().1),
         };
@@ -241,7 +243,11 @@ fn packs_to_send(
     versions: &[Version],
 ) -> Result<Vec<PackId>> {
     let known: HashSet<BlobId> = folder_blobs.iter().copied().collect();
-    let mut needed = store.packs_of(folder_blobs)?;
+    let present: HashSet<PackId> = match head {
+        Some(head) => remote.packs(head, branch)?,
+        None => HashSet::new(),
+    };
+    let mut needed = store.packs_preferring(folder_blobs, &present)?;
     for version in versions {
         let mut extra = Vec::new();
         let mut stack = vec![version.root];
@@ -258,12 +264,8 @@ fn packs_to_send(
                 }
             }
         }
-        needed.extend(store.packs_of(&extra)?);
+        needed.extend(store.packs_preferring(&extra, &present)?);
     }
-    let present: HashSet<PackId> = match head {
-        Some(head) => remote.packs(head, branch)?,
-        None => HashSet::new(),
-    };
     let mut new_packs: Vec<PackId> = needed.difference(&present).copied().collect();
     new_packs.sort_unstable();
     Ok(new_packs)

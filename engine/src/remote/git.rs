@@ -44,6 +44,11 @@ pub struct PushRequest<'a> {
     pub versions: &'a [Version],
     /// Version records to remove (`pods versions --drop`).
     pub drop_versions: &'a [u64],
+    /// Packs to remove from the branch (`pods gc --remote`).
+    pub drop_packs: &'a [PackId],
+    /// Replace the branch's history: the new commit has no parent, and the branch moves to
+    /// it only if it is still at `parent` (`--force-with-lease`).
+    pub rewrite: bool,
     pub marker: &'a PodMarker,
     pub author: (&'a str, &'a str),
 }
@@ -283,7 +288,17 @@ impl GitRemote {
             Some(repo) => (None, write_packs_direct(repo, request.new_packs, store, progress, &self.url)?),
             None => {
                 let scratch = self.scratch("push")?;
-                let ids = import_packs(&scratch.path, request.new_packs, store, &self.url)?;
+                let mut upload = request.new_packs.to_vec();
+                if let (true, Some(parent)) = (request.rewrite, request.parent) {
+                    // git sends a history unrelated to the remote's in full: it does not
+                    // look into the old head's tree for what the remote has. So the packs
+                    // the branch keeps go again, and must exist here as git blobs.
+                    let mut kept: Vec<PackId> = self.packs(parent, request.branch)?.into_iter().collect();
+                    kept.retain(|p| !request.drop_packs.contains(p) && !upload.contains(p));
+                    kept.sort_unstable();
+                    upload.extend(kept);
+                }
+                let ids = import_packs(&scratch.path, &upload, store, &self.url)?;
                 (Some(scratch), ids)
             }
         };
@@ -310,11 +325,18 @@ impl GitRemote {
         for number in request.drop_versions {
             files.remove(&layout::version_path_in_tree(*number));
         }
+        for pack in request.drop_packs {
+            files.remove(&layout::pack_path_in_tree(pack));
+        }
         let tree = write_tree(&staging, &files, "", &self.url)?;
         let (seconds, message) = match request.versions.last() {
             Some(head) => {
                 (head.time_ns / 1_000_000_000, format!("pods: version {}\n\n{}\n", head.number, head.message))
             }
+            None if request.rewrite => (
+                crate::ops::now_ns() / 1_000_000_000,
+                format!("pods: gc --remote (history rewritten, {} packs removed)\n", request.drop_packs.len()),
+            ),
             None => {
                 let list: Vec<String> = request.drop_versions.iter().map(u64::to_string).collect();
                 (crate::ops::now_ns() / 1_000_000_000, format!("pods: drop versions {}\n", list.join(", ")))
@@ -327,7 +349,7 @@ impl GitRemote {
         };
         let commit = gix::objs::Commit {
             tree,
-            parents: request.parent.into_iter().collect(),
+            parents: if request.rewrite { Default::default() } else { request.parent.into_iter().collect() },
             author: signature.clone(),
             committer: signature,
             encoding: None,
@@ -343,17 +365,23 @@ impl GitRemote {
             }
             (None, Some(scratch)) => {
                 let refspec = format!("{commit}:refs/heads/{}", request.branch);
-                run(
-                    git_cmd(Some(&scratch.path)).args(["push", "--quiet", "--no-thin", &self.url, &refspec]),
-                    "push",
-                    &self.url,
-                )
-                .map(drop)
+                let mut push = git_cmd(Some(&scratch.path));
+                push.args(["push", "--quiet", "--no-thin"]);
+                if request.rewrite {
+                    // Non-fast-forward, but only over the head this rewrite started from.
+                    let expected = request.parent.map_or_else(String::new, |p| p.to_string());
+                    push.arg(format!("--force-with-lease=refs/heads/{}:{expected}", request.branch));
+                }
+                run(push.args([&self.url, &refspec]), "push", &self.url).map(drop)
             }
             (None, None) => unreachable!("a scratch repository exists unless pushing directly"),
         };
         if let Err(Error::Git { message, .. }) = &pushed {
-            if message.contains("fetch first") || message.contains("non-fast-forward") || message.contains("rejected") {
+            if message.contains("fetch first")
+                || message.contains("non-fast-forward")
+                || message.contains("rejected")
+                || message.contains("stale info")
+            {
                 return Err(Error::RemoteMoved { branch: request.branch.to_string(), url: self.url.clone() });
             }
         }
@@ -365,6 +393,54 @@ impl GitRemote {
         progress.end(Phase::Upload);
         self.set_known_head(request.branch, commit)?;
         Ok(commit)
+    }
+
+    /// On a remote that is a repository on this disk, deletes the objects no branch
+    /// reaches any more (after `gc --remote`), so dropped data is really gone. Returns
+    /// false for other remotes: their host prunes on its own schedule.
+    pub fn prune(&self) -> Result<bool> {
+        let repo = match &self.direct {
+            Some(repo) => repo.clone(),
+            None => {
+                let local = Path::new(self.url.strip_prefix("file://").unwrap_or(&self.url));
+                if !(local.is_absolute() && local.join("objects").is_dir()) {
+                    return Ok(false);
+                }
+                local.to_path_buf()
+            }
+        };
+        // Reflogs keep old heads reachable; `repack -a -d` keeps only what refs reach (our
+        // REPO_CONFIG: no delta search, no recompression), then loose objects go too.
+        run(git_cmd(Some(&repo)).args(["reflog", "expire", "--expire=now", "--all"]), "reflog expire", &self.url)?;
+        run(git_cmd(Some(&repo)).args(["repack", "-a", "-d", "-q"]), "repack", &self.url)?;
+        run(git_cmd(Some(&repo)).args(["prune", "--expire=now"]), "prune", &self.url)?;
+        Ok(true)
+    }
+
+    /// Whether any commit before `head` lists a version that `head` no longer has: data
+    /// of dropped versions still reachable through the branch's history.
+    pub fn history_has_dropped_versions(&self, head: ObjectId, branch: &str) -> Result<bool> {
+        let repo = self.repo()?;
+        let err = |e: gix::Error| gix_error(&self.url, e);
+        let tree_of = |commit: ObjectId| -> Result<ObjectId> {
+            Ok(repo.find_commit(commit).map_err(err)?.tree_id().map_err(err)?.detach())
+        };
+        let current: HashSet<u64> =
+            read_pod_tree(&repo, tree_of(head)?, &self.url, branch)?.versions.iter().map(|(n, _)| *n).collect();
+        let mut stack: Vec<ObjectId> =
+            repo.find_commit(head).map_err(err)?.parent_ids().map(|id| id.detach()).collect();
+        let mut seen = HashSet::new();
+        while let Some(commit) = stack.pop() {
+            if !seen.insert(commit) {
+                continue;
+            }
+            let listing = read_pod_tree(&repo, tree_of(commit)?, &self.url, branch)?;
+            if listing.versions.iter().any(|(n, _)| !current.contains(n)) {
+                return Ok(true);
+            }
+            stack.extend(repo.find_commit(commit).map_err(err)?.parent_ids().map(|id| id.detach()));
+        }
+        Ok(false)
     }
 
     /// Deletes the branch on the remote and forgets it locally.

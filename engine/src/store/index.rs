@@ -24,6 +24,9 @@ pub struct Index {
     /// FxHash: the keys are hashes already, and SipHash showed at the top of a no-change push.
     pub blobs: rustc_hash::FxHashMap<BlobId, Location>,
     pub packs: BTreeSet<PackId>,
+    /// Further packs holding a blob that `blobs` maps elsewhere. Rare (a repack, or two
+    /// pushers storing the same chunk), and what lets a push pick packs the remote has.
+    pub also: rustc_hash::FxHashMap<BlobId, Vec<Location>>,
     /// Packs on disk whose trailer could not be read.
     pub broken: Vec<(PackId, String)>,
     /// Packs were added since the index file was last written.
@@ -36,7 +39,18 @@ impl Index {
     pub fn add(&mut self, pack: PackId, entries: &[PackEntry]) {
         self.dirty |= self.packs.insert(pack);
         for entry in entries {
-            self.blobs.entry(entry.id).or_insert(Location { pack, entry: *entry });
+            match self.blobs.entry(entry.id) {
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(Location { pack, entry: *entry });
+                }
+                std::collections::hash_map::Entry::Occupied(first) if first.get().pack != pack => {
+                    let others = self.also.entry(entry.id).or_default();
+                    if others.iter().all(|l| l.pack != pack) {
+                        others.push(Location { pack, entry: *entry });
+                    }
+                }
+                std::collections::hash_map::Entry::Occupied(_) => {}
+            }
         }
     }
 }
@@ -116,7 +130,7 @@ pub fn read_pack_index(path: &Path) -> Result<Vec<PackEntry>> {
 pub fn save(root: &Path, index: &Index) -> Result<()> {
     let mut by_pack: std::collections::BTreeMap<PackId, Vec<PackEntry>> =
         index.packs.iter().map(|p| (*p, Vec::new())).collect();
-    for location in index.blobs.values() {
+    for location in index.blobs.values().chain(index.also.values().flatten()) {
         by_pack.entry(location.pack).or_default().push(location.entry);
     }
     let mut out = Vec::with_capacity(16 + index.blobs.len() * ENTRY_LEN + by_pack.len() * 36);

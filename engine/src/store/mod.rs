@@ -241,6 +241,73 @@ impl Store {
         Ok(packs)
     }
 
+    /// Like [`Store::packs_of`], but a blob held by several packs counts under one in
+    /// `preferred` when it can: a push then never resends data the remote already holds in
+    /// another pack (after `gc --remote` repacked it, the old pack may still be here).
+    pub fn packs_preferring<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a BlobId>,
+        preferred: &HashSet<PackId>,
+    ) -> Result<HashSet<PackId>> {
+        let index = self.index.read().expect("index lock");
+        let mut packs = HashSet::new();
+        for id in ids {
+            let location = index
+                .blobs
+                .get(id)
+                .ok_or_else(|| Error::Corrupt(format!("blob {} is not in any pack", hex::encode(&id.0[..4]))))?;
+            let pack = if preferred.contains(&location.pack) {
+                location.pack
+            } else {
+                let others = index.also.get(id).map_or(&[][..], Vec::as_slice);
+                others.iter().map(|l| l.pack).find(|p| preferred.contains(p)).unwrap_or(location.pack)
+            };
+            packs.insert(pack);
+        }
+        Ok(packs)
+    }
+
+    /// The entries of one pack, read from its trailer.
+    pub fn pack_entries(&self, pack: &PackId) -> Result<Vec<PackEntry>> {
+        index::read_pack_index(&self.pack_path(pack))
+    }
+
+    /// Writes the given blobs of `pack` (stored bytes copied, not recompressed) into new
+    /// packs, whatever else holds them, and returns the packs finished. The new packs are
+    /// durable and indexed when this returns.
+    pub fn repack(&self, sources: &[(PackId, Vec<PackEntry>)]) -> Result<Vec<PackId>> {
+        let mut finished = Vec::new();
+        let mut writer = self.writer.lock().expect("writer lock");
+        for (pack, entries) in sources {
+            finished.extend(self.copy_blobs(&mut writer, pack, entries)?);
+        }
+        finished.extend(writer.finish()?.map(|(new, entries)| {
+            self.add_to_index(new, &entries);
+            new
+        }));
+        drop(writer);
+        self.flush()?;
+        Ok(finished)
+    }
+
+    fn copy_blobs(&self, writer: &mut writer::PackWriter, pack: &PackId, entries: &[PackEntry]) -> Result<Vec<PackId>> {
+        let path = self.pack_path(pack);
+        let file = File::open(&path).map_err(Error::io("opening pack", &path))?;
+        let mut finished = Vec::new();
+        let mut stored = Vec::new();
+        for entry in entries {
+            stored.resize(entry.stored_len as usize, 0);
+            file.read_exact_at(&mut stored, entry.offset).map_err(Error::io("reading pack", &path))?;
+            if let Some((new, entries)) =
+                writer.append(entry.kind, entry.id, entry.compression, entry.raw_len as usize, &stored)?
+            {
+                self.add_to_index(new, &entries);
+                finished.push(new);
+            }
+        }
+        Ok(finished)
+    }
+
     pub fn has_pack(&self, pack: &PackId) -> bool {
         self.pack_path(pack).exists()
     }
@@ -367,17 +434,8 @@ impl Store {
             if live_entries.is_empty() {
                 doomed.push((pack, len));
             } else if dead_bytes as f64 >= repack_ratio * len as f64 {
-                let file = File::open(&path).map_err(Error::io("opening pack", &path))?;
                 let mut writer = self.writer.lock().expect("writer lock");
-                for entry in &live_entries {
-                    let mut stored = vec![0; entry.stored_len as usize];
-                    file.read_exact_at(&mut stored, entry.offset).map_err(Error::io("reading pack", &path))?;
-                    if let Some((new, entries)) =
-                        writer.append(entry.kind, entry.id, entry.compression, entry.raw_len as usize, &stored)?
-                    {
-                        self.index.write().expect("index lock").add(new, &entries);
-                    }
-                }
+                self.copy_blobs(&mut writer, &pack, &live_entries)?;
                 drop(writer);
                 stats.packs_repacked += 1;
                 doomed.push((pack, len));
