@@ -1,6 +1,7 @@
 //! End-to-end tests: they drive the real `pods` binary against real git remotes (a bare
 //! path, file:// and ssh:// to an sshd the tests start) and check results with plain git.
 
+mod conformance;
 mod crash;
 mod diff;
 mod errors;
