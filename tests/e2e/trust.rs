@@ -13,19 +13,26 @@ use pods_engine::store::Store;
 
 use crate::support::*;
 
-/// A home with two versions (so two packs), and the store's pack paths.
+/// A home (`home`, data folder `a`) with two versions, so two packs, and the store's
+/// pack paths. The noise is small so that the kept fixtures stay small.
 fn pushed_store(sandbox: &Sandbox) -> (Pods, Vec<PathBuf>) {
     let a = sandbox.folder("a");
-    build(&a, &[(b"keep/one.txt", Spec::File(b"one", 0o644)), (b"big.bin", Spec::File(&noise(300_000, 1), 0o644))]);
+    build(&a, &[(b"keep/one.txt", Spec::File(b"one", 0o644)), (b"big.bin", Spec::File(&noise(40_000, 1), 0o644))]);
     let pods = sandbox.pods("home", &a);
     pods.ok(&["push", "p"]);
     build(&a, &[(b"keep/two.txt", Spec::File(b"two", 0o644))]);
     pods.ok(&["push", "p"]);
-    let packs: Vec<PathBuf> =
-        std::fs::read_dir(sandbox.path("home/store/packs")).expect("packs").map(|e| e.expect("entry").path()).collect();
+    let packs = store_packs(&sandbox.path("home"));
     assert!(packs.len() >= 2);
     pods.ok(&["verify"]);
     (pods, packs)
+}
+
+fn store_packs(home: &Path) -> Vec<PathBuf> {
+    let mut packs: Vec<PathBuf> =
+        std::fs::read_dir(home.join("store/packs")).expect("packs").map(|e| e.expect("entry").path()).collect();
+    packs.sort();
+    packs
 }
 
 fn verify_fails(pods: &Pods) -> serde_json::Value {
@@ -38,66 +45,165 @@ fn biggest(packs: &[PathBuf]) -> PathBuf {
     packs.iter().max_by_key(|p| std::fs::metadata(p).expect("meta").len()).expect("a pack").clone()
 }
 
+/// The ways a store breaks that `pods verify` must find and name.
+#[derive(Debug, Clone, Copy)]
+enum Corruption {
+    FlippedByte,
+    TruncatedPack,
+    MissingPack,
+    MissingIndex,
+    MissingTree,
+}
+
+impl Corruption {
+    const ALL: [Corruption; 5] = [
+        Corruption::FlippedByte,
+        Corruption::TruncatedPack,
+        Corruption::MissingPack,
+        Corruption::MissingIndex,
+        Corruption::MissingTree,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Corruption::FlippedByte => "flipped-byte",
+            Corruption::TruncatedPack => "truncated-pack",
+            Corruption::MissingPack => "missing-pack",
+            Corruption::MissingIndex => "missing-index",
+            Corruption::MissingTree => "missing-tree",
+        }
+    }
+
+    /// Breaks the store of `home`, a home made by `pushed_store`.
+    fn apply(self, home: &Path) {
+        let packs = store_packs(home);
+        match self {
+            Corruption::FlippedByte => {
+                let victim = biggest(&packs);
+                let mut bytes = std::fs::read(&victim).expect("read");
+                bytes[100] ^= 0xff;
+                std::fs::write(&victim, &bytes).expect("write");
+            }
+            Corruption::TruncatedPack => {
+                let victim = biggest(&packs);
+                let bytes = std::fs::read(&victim).expect("read");
+                std::fs::write(&victim, &bytes[..bytes.len() / 2]).expect("write");
+            }
+            Corruption::MissingPack => std::fs::remove_file(biggest(&packs)).expect("remove"),
+            Corruption::MissingIndex => std::fs::remove_file(home.join("store/index")).expect("remove"),
+            Corruption::MissingTree => {
+                // Every pack rewritten without its directory listings.
+                let mut dropped = false;
+                for path in &packs {
+                    let bytes = std::fs::read(path).expect("read");
+                    let entries = pack::decode_pack_index(&bytes).expect("valid");
+                    if !entries.iter().any(|e| e.kind == BlobKind::Tree) {
+                        continue;
+                    }
+                    let kept: Vec<PackEntry> = entries.into_iter().filter(|e| e.kind != BlobKind::Tree).collect();
+                    let rebuilt = rebuild_pack(&bytes, &kept);
+                    std::fs::remove_file(path).expect("remove");
+                    std::fs::write(path.with_file_name(format!("{}.pack", PackId::of(&rebuilt).to_hex())), &rebuilt)
+                        .expect("write");
+                    dropped = true;
+                }
+                assert!(dropped);
+                std::fs::remove_file(home.join("store/index")).expect("remove");
+            }
+        }
+    }
+
+    /// Asserts that `pods verify` fails on the broken store and names what is broken and
+    /// what it breaks.
+    fn check(self, pods: &Pods) {
+        let text = verify_fails(pods).to_string();
+        let case = self.name();
+        match self {
+            Corruption::FlippedByte => {
+                // The pack whose bytes no longer hash to its name is named, and so is the
+                // file it breaks.
+                let victim = store_packs(&pods.home)
+                    .into_iter()
+                    .find(|p| {
+                        let stem = p.file_stem().expect("stem").to_string_lossy().into_owned();
+                        PackId::of(&std::fs::read(p).expect("read")).to_hex() != stem
+                    })
+                    .expect("a pack that does not match its name");
+                let name = victim.file_stem().expect("stem").to_string_lossy()[..8].to_string();
+                assert!(text.contains(&format!("pack {name}")) && text.contains("p@2: big.bin"), "{case}: {text}");
+            }
+            Corruption::TruncatedPack => assert!(text.contains("does not hash to its name"), "{case}: {text}"),
+            Corruption::MissingPack => assert!(
+                text.contains("is in no pack") && text.contains("not in store/packs") && text.contains("big.bin"),
+                "{case}: {text}"
+            ),
+            Corruption::MissingIndex => {
+                // Found, named, rebuilt: the next verify is clean.
+                assert!(text.contains("index file store/index was missing"), "{case}: {text}");
+                pods.ok(&["verify"]);
+            }
+            Corruption::MissingTree => {
+                assert!(text.contains("(whole directory)") && text.contains("p@1"), "{case}: {text}")
+            }
+        }
+    }
+}
+
 #[test]
 fn verify_names_each_kind_of_corruption() {
-    // A flipped byte in a pack: the pack is named, and so are the files it breaks.
-    let sandbox = Sandbox::new();
-    let (pods, packs) = pushed_store(&sandbox);
-    let victim = biggest(&packs);
-    let mut bytes = std::fs::read(&victim).expect("read");
-    bytes[100] ^= 0xff;
-    std::fs::write(&victim, &bytes).expect("write");
-    let report = verify_fails(&pods);
-    let text = report.to_string();
-    let name = victim.file_stem().expect("stem").to_string_lossy()[..8].to_string();
-    assert!(text.contains(&format!("pack {name}")) && text.contains("p@2: big.bin"), "{text}");
-
-    // A truncated pack.
-    let sandbox = Sandbox::new();
-    let (pods, packs) = pushed_store(&sandbox);
-    let victim = biggest(&packs);
-    let bytes = std::fs::read(&victim).expect("read");
-    std::fs::write(&victim, &bytes[..bytes.len() / 2]).expect("write");
-    assert!(verify_fails(&pods).to_string().contains("does not hash to its name"));
-
-    // A missing pack: its blobs are in no pack, and the index lists a pack that is gone.
-    let sandbox = Sandbox::new();
-    let (pods, packs) = pushed_store(&sandbox);
-    std::fs::remove_file(biggest(&packs)).expect("remove");
-    let text = verify_fails(&pods).to_string();
-    assert!(
-        text.contains("is in no pack") && text.contains("not in store/packs") && text.contains("big.bin"),
-        "{text}"
-    );
-
-    // A missing index file: found, named, rebuilt; the next verify is clean.
-    let sandbox = Sandbox::new();
-    let (pods, _) = pushed_store(&sandbox);
-    std::fs::remove_file(sandbox.path("home/store/index")).expect("remove");
-    assert!(verify_fails(&pods).to_string().contains("index file store/index was missing"));
-    pods.ok(&["verify"]);
-
-    // A missing tree: a pack rewritten without its directory listings.
-    let sandbox = Sandbox::new();
-    let (pods, packs) = pushed_store(&sandbox);
-    let mut dropped = false;
-    for path in &packs {
-        let bytes = std::fs::read(path).expect("read");
-        let entries = pack::decode_pack_index(&bytes).expect("valid");
-        if !entries.iter().any(|e| e.kind == BlobKind::Tree) {
-            continue;
-        }
-        let kept: Vec<PackEntry> = entries.into_iter().filter(|e| e.kind != BlobKind::Tree).collect();
-        let rebuilt = rebuild_pack(&bytes, &kept);
-        std::fs::remove_file(path).expect("remove");
-        std::fs::write(path.with_file_name(format!("{}.pack", PackId::of(&rebuilt).to_hex())), &rebuilt)
-            .expect("write");
-        dropped = true;
+    for corruption in Corruption::ALL {
+        let sandbox = Sandbox::new();
+        let (pods, _) = pushed_store(&sandbox);
+        corruption.apply(&pods.home);
+        corruption.check(&pods);
     }
-    assert!(dropped);
-    std::fs::remove_file(sandbox.path("home/store/index")).expect("remove");
-    let text = verify_fails(&pods).to_string();
-    assert!(text.contains("(whole directory)") && text.contains("p@1"), "{text}");
+}
+
+/// tests/fixtures/corrupt/<case>.tar: a broken POD_HOME (without its remote), made by an
+/// earlier build. It keeps stores written by older code being checked by the current one.
+/// `PODS_UPDATE_FIXTURES=1` makes them again (after a format change).
+fn corrupt_fixture(corruption: Corruption) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/fixtures/corrupt/{}.tar", corruption.name()));
+    if std::env::var_os("PODS_UPDATE_FIXTURES").is_some() {
+        let sandbox = Sandbox::new();
+        let (pods, _) = pushed_store(&sandbox);
+        corruption.apply(&pods.home);
+        // Only the store and what names its versions: the remote and git's samples are
+        // not needed to verify, and would triple the fixture's size.
+        std::fs::remove_dir_all(pods.home.join("remote.git")).expect("remove remote");
+        for repo in std::fs::read_dir(pods.home.join("git")).expect("git") {
+            let _ = std::fs::remove_dir_all(repo.expect("entry").path().join("hooks"));
+        }
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("fixtures dir");
+        let status = std::process::Command::new("tar")
+            .args(["--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "-cf"])
+            .arg(&path)
+            .arg("-C")
+            .arg(sandbox.dir.path())
+            .arg("home")
+            .status()
+            .expect("tar");
+        assert!(status.success(), "tar failed");
+    }
+    path
+}
+
+#[test]
+fn verify_names_each_kind_of_corruption_in_kept_fixtures() {
+    for corruption in Corruption::ALL {
+        let fixture = corrupt_fixture(corruption);
+        let sandbox = Sandbox::new();
+        let status = std::process::Command::new("tar")
+            .arg("-xf")
+            .arg(&fixture)
+            .arg("-C")
+            .arg(sandbox.dir.path())
+            .status()
+            .expect("tar");
+        assert!(status.success(), "cannot unpack {}", fixture.display());
+        let pods = sandbox.pods("home", &sandbox.folder("a"));
+        corruption.check(&pods);
+    }
 }
 
 /// A pack holding `entries` (taken from `old`'s bytes).
