@@ -64,3 +64,37 @@ fn identical_data_in_two_pods_is_stored_once() {
     other.ok(&["pull", "two"]);
     assert_same_folder(&b, &c);
 }
+
+/// On the embedded remote, a push mirrors each pack as soon as the snapshot completes it,
+/// each as a git pack of its own; the branch is as sound as one written in one go.
+#[test]
+fn embedded_remote_mirrors_packs_while_the_snapshot_runs() {
+    let sandbox = Sandbox::new();
+    let a = sandbox.folder("a");
+    for i in 0..16 {
+        std::fs::write(a.join(format!("blob{i}")), noise(128 << 10, i)).expect("write");
+    }
+    // Small packs, so this push writes many.
+    let home = sandbox.path("home");
+    std::fs::create_dir_all(home.join("store")).expect("store dir");
+    let config = r#"{"format":1,"chunker":{"min":16384,"avg":65536,"max":262144,"sqlite_chunk":4096},"zstd_level":1,"pack_target_size":262144}"#;
+    std::fs::write(home.join("store/config"), config).expect("config");
+    let pods = sandbox.pods("home", &a);
+    let pushed = pods.json(&["push", "p"]);
+    let packs = pushed["packs_sent"].as_u64().expect("packs_sent");
+    assert!(packs >= 6, "the premise: many packs ({pushed})");
+    let remote = home.join("remote.git");
+    let git_packs = std::fs::read_dir(remote.join("objects/pack"))
+        .expect("git packs")
+        .filter(|e| e.as_ref().expect("entry").path().extension().is_some_and(|x| x == "pack"))
+        .count() as u64;
+    // One git pack per mirrored pack, plus the one of the commit and its trees.
+    assert_eq!(git_packs, packs + 1, "packs were not mirrored one by one");
+    git(&["--git-dir", remote.to_str().expect("utf-8"), "fsck", "--strict", "--no-progress"]);
+    pods.ok(&["verify", "--remote"]);
+    let b = sandbox.folder("b");
+    let other = sandbox.pods("home-b", &b);
+    other.ok(&["create", "p", "--url", remote.to_str().expect("utf-8")]);
+    other.ok(&["pull", "p"]);
+    assert_same_folder(&a, &b);
+}

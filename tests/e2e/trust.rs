@@ -371,6 +371,71 @@ fn hostile_content_is_refused() {
     refused(&sandbox, &remote, "corrupt or tampered");
 }
 
+/// Adds `path` holding `content` to branch `p` of `remote` with plain git, as a hostile
+/// remote could.
+fn add_to_branch(sandbox: &Sandbox, remote: &Path, path: &str, content: &[u8]) {
+    use std::io::Write;
+    let dir = remote.to_str().expect("utf-8");
+    let mut child = std::process::Command::new("git")
+        .args(["--git-dir", dir, "hash-object", "-w", "--stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("git");
+    child.stdin.take().expect("stdin").write_all(content).expect("write");
+    let out = child.wait_with_output().expect("git");
+    let blob = String::from_utf8(out.stdout).expect("utf-8").trim().to_string();
+    let index = sandbox.path("hostile-index");
+    let with_index = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["--git-dir", dir])
+            .args(args)
+            .env("GIT_INDEX_FILE", &index)
+            .output()
+            .expect("git");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8").trim().to_string()
+    };
+    with_index(&["read-tree", "refs/heads/p"]);
+    with_index(&["update-index", "--add", "--cacheinfo", &format!("100644,{blob},{path}")]);
+    let tree = with_index(&["write-tree"]);
+    let commit = with_index(&["commit-tree", &tree, "-p", "refs/heads/p", "-m", "hostile"]);
+    with_index(&["update-ref", "refs/heads/p", &commit]);
+}
+
+#[test]
+fn oversized_blobs_are_refused_before_they_are_read() {
+    // A "pack" just over the largest pods writes: zeros, so git stores it in a few KiB
+    // and only its declared size can give it away before it fills memory.
+    let sandbox = Sandbox::new();
+    let remote = sandbox.bare_remote("remote.git");
+    let store = Store::open(&sandbox.path("attacker-store")).expect("store");
+    let f = file_entry(b"f", b"fine", &store);
+    publish(&sandbox, &store, raw_tree(&store, vec![f]), &remote);
+    let name = format!("ab{}", "0".repeat(62));
+    let big = vec![0u8; (pack::MAX_PACK_LEN + 1) as usize];
+    add_to_branch(&sandbox, &remote, &format!("packs/ab/{name}.pack"), &big);
+    refused(&sandbox, &remote, &format!("is {} bytes, more than the {}", big.len(), pack::MAX_PACK_LEN));
+
+    // Any other file on the branch is held to the size of a record.
+    let sandbox = Sandbox::new();
+    let remote = sandbox.bare_remote("remote.git");
+    let store = Store::open(&sandbox.path("attacker-store")).expect("store");
+    let f = file_entry(b"f", b"fine", &store);
+    publish(&sandbox, &store, raw_tree(&store, vec![f]), &remote);
+    add_to_branch(&sandbox, &remote, "junk", &vec![0u8; 17 << 20]);
+    refused(&sandbox, &remote, "file junk on");
+
+    // Folders nested deeper than a pod's layout.
+    let sandbox = Sandbox::new();
+    let remote = sandbox.bare_remote("remote.git");
+    let store = Store::open(&sandbox.path("attacker-store")).expect("store");
+    let f = file_entry(b"f", b"fine", &store);
+    publish(&sandbox, &store, raw_tree(&store, vec![f]), &remote);
+    add_to_branch(&sandbox, &remote, &format!("{}x", "d/".repeat(40)), b"deep");
+    refused(&sandbox, &remote, "nested");
+}
+
 #[test]
 fn symlinks_never_lead_writes_outside() {
     let sandbox = Sandbox::new();

@@ -14,6 +14,7 @@ use crate::home::{check_pod_name, PodConfig, Synced};
 use crate::id::{BlobId, PackId, TreeId};
 use crate::merge::{self, Prefer, Strategy};
 use crate::remote::{GitRemote, PodMarker, PushRequest};
+use crate::snapshot::Snapshot;
 use crate::store::Store;
 
 /// How many times a push that lost a race is merged and tried again. Each retry waits a
@@ -64,8 +65,7 @@ pub fn push(env: &Env, name: &str, data_dir: Option<&Path>, options: &PushOption
     let mut state = env.home.folder_state(&data_dir)?;
     let base = state.synced.clone().filter(|s| s.url == pod.url && s.branch == pod.branch);
 
-    let snapshot = snapshot_folder(env, &store, &data_dir, false)?;
-    store.flush()?;
+    let snapshot = snapshot_mirroring(env, &store, &remote, &data_dir)?;
     if snapshot.cache_changed {
         snapshot.cache.save(&env.home.files_cache_path(&data_dir)?)?;
     }
@@ -198,6 +198,29 @@ pub fn push(env: &Env, name: &str, data_dir: Option<&Path>, options: &PushOption
         env.home.save_folder_state(&state)?;
         return Ok(outcome);
     }
+}
+
+/// Snapshots the folder and flushes the store. On the embedded remote, each pack is
+/// mirrored into it as soon as it is complete, on a thread of its own: the upload then
+/// overlaps the reading, which leaves a core partly idle, instead of following it.
+fn snapshot_mirroring(env: &Env, store: &Store, remote: &GitRemote, data_dir: &Path) -> Result<Snapshot> {
+    if !remote.is_direct() {
+        let snapshot = snapshot_folder(env, store, data_dir, false)?;
+        store.flush()?;
+        return Ok(snapshot);
+    }
+    let (announce, announced) = std::sync::mpsc::channel();
+    store.announce_packs(Some(announce));
+    std::thread::scope(|scope| {
+        let mirror = scope.spawn(|| remote.mirror_announced(announced, store));
+        let snapshot = snapshot_folder(env, store, data_dir, false).and_then(|s| store.flush().map(|()| s));
+        // Dropping the sender ends the mirror once it has written what it was sent.
+        store.announce_packs(None);
+        let mirrored = mirror.join().expect("the mirror thread does not panic");
+        let snapshot = snapshot?;
+        mirrored?;
+        Ok(snapshot)
+    })
 }
 
 /// Merges the folder (`ours`) with the remote head against the folder's base. Returns the

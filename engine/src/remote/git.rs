@@ -7,22 +7,25 @@
 //! once (in the store). The user's `git` does the network part (gix cannot push), which
 //! brings their ssh keys, credential helpers and config for free.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::sync::Mutex;
 
 use gix::objs::Write as _;
 use gix::ObjectId;
 
 use super::gitpack;
 use super::layout::{self, PodMarker, POD_MARKER, REMOTE_FORMAT};
+use crate::codec::pack::MAX_PACK_LEN;
 use crate::codec::version::Version;
 use crate::error::{Error, Result};
 use crate::fsio;
 use crate::id::{PackId, VersionId};
-use crate::progress::{Phase, Progress};
+use crate::progress::{NoProgress, Phase, Progress};
 use crate::store::Store;
 
 pub struct GitRemote {
@@ -31,6 +34,9 @@ pub struct GitRemote {
     /// A repository on this disk that pods owns (the embedded default remote): pushes write
     /// git packs into it directly instead of running `git push` (format-spec/remote.md).
     direct: Option<PathBuf>,
+    /// Packs already written into `direct` as git blobs by `mirror_announced`, with their
+    /// blob ids: a push only has to name them in its tree.
+    mirrored: Mutex<HashMap<PackId, ObjectId>>,
 }
 
 /// What a push records.
@@ -68,6 +74,37 @@ fn gix_error(url: &str, e: impl std::fmt::Display) -> Error {
     git_error("object access", url, e.to_string())
 }
 
+/// The largest blob other than a pack (marker, version record) read from a remote. A
+/// version record is a few hundred bytes plus its message.
+const MAX_RECORD_LEN: u64 = 16 << 20;
+
+/// Reads a blob fetched from a remote, refusing it before inflating when it is larger
+/// than `limit`: zlib shrinks a run of zeros a thousandfold, so a small fetch can hold a
+/// blob far larger than memory.
+fn read_bounded<'r>(
+    repo: &'r gix::Repository,
+    id: ObjectId,
+    limit: u64,
+    what: &str,
+    url: &str,
+) -> Result<gix::Object<'r>> {
+    let size = repo.find_header(id).map_err(|e| gix_error(url, e))?.size();
+    if size > limit {
+        return Err(Error::Remote(format!(
+            "{what} on {url} is {size} bytes, more than the {limit} pods ever writes: refused, nothing was written"
+        )));
+    }
+    repo.find_object(id).map_err(|e| gix_error(url, e))
+}
+
+/// A tree fetched from a remote, bounded like any record.
+fn read_tree_bounded<'r>(repo: &'r gix::Repository, id: ObjectId, what: &str, url: &str) -> Result<gix::Tree<'r>> {
+    read_bounded(repo, id, MAX_RECORD_LEN, what, url)?.try_into_tree().map_err(|e| gix_error(url, e))
+}
+
+/// How deep a pod branch's trees may nest: pods writes `packs/<fan>/<pack>`, three levels.
+const MAX_TREE_DEPTH: usize = 8;
+
 /// Settings for our own repositories: packs are zstd already, so git must not deflate
 /// them again, search for deltas in them, or start background maintenance.
 const REPO_CONFIG: &[(&str, &str)] = &[
@@ -90,13 +127,45 @@ impl GitRemote {
             init_bare(&staging, url)?;
             fsio::write_atomic(&staging.join("pods-url"), url.as_bytes())?;
         }
-        Ok(GitRemote { url: url.to_string(), staging, direct: None })
+        Ok(GitRemote { url: url.to_string(), staging, direct: None, mirrored: Mutex::new(HashMap::new()) })
     }
 
     /// Marks the remote as a repository pods owns on this disk, pushed to directly.
     pub fn owned_locally(mut self, repo: &Path) -> Self {
         self.direct = Some(repo.to_path_buf());
         self
+    }
+
+    /// Whether pushes write into a repository on this disk (the embedded default remote).
+    pub fn is_direct(&self) -> bool {
+        self.direct.is_some()
+    }
+
+    /// On the embedded remote, writes each pack announced on `packs` into the repository as
+    /// a git blob of its own (one git pack each) until the sender goes away, so a first
+    /// push's upload runs while its snapshot still reads. Blobs no commit names yet are
+    /// harmless: a crash leaves them unreferenced, and a push that turns out not to need a
+    /// pack leaves it so. Elsewhere, packs are only drained.
+    pub fn mirror_announced(&self, packs: Receiver<PackId>, store: &Store) -> Result<()> {
+        let mut failure = None;
+        for pack in packs {
+            let Some(repo) = &self.direct else { continue };
+            if failure.is_some() || self.mirrored.lock().expect("mirrored lock").contains_key(&pack) {
+                continue;
+            }
+            let path = store.pack_path(&pack);
+            let written = fs::metadata(&path)
+                .map_err(Error::io("reading pack", &path))
+                .and_then(|meta| write_git_pack(repo, &[(gitpack::Kind::Blob, meta.len(), path)], &NoProgress, &self.url));
+            match written {
+                Ok(ids) => {
+                    self.mirrored.lock().expect("mirrored lock").insert(pack, ids[0]);
+                }
+                // Keep draining so the store never blocks; the push reports the error.
+                Err(e) => failure = Some(e),
+            }
+        }
+        failure.map_or(Ok(()), Err)
     }
 
     /// Creates the bare repository that serves as the embedded default remote.
@@ -202,7 +271,13 @@ impl GitRemote {
             .detach();
         let listing = read_pod_tree(&repo, root, &self.url, branch)?;
         for (pack, blob) in &listing.packs {
-            let object = repo.find_object(*blob).map_err(|e| gix_error(&self.url, e))?;
+            let object = match read_bounded(&repo, *blob, MAX_PACK_LEN, &format!("pack {}", pack.short()), &self.url) {
+                Ok(object) => object,
+                Err(e) => {
+                    problems.push(e.to_string());
+                    continue;
+                }
+            };
             if let Err(why) = crate::store::check_pack(pack, &object.data) {
                 problems.push(format!("pack {} on {} (branch {branch}): {why}", pack.short(), self.url));
             }
@@ -262,7 +337,7 @@ impl GitRemote {
             if store.has_pack(pack) {
                 continue;
             }
-            let object = fetched.find_object(*blob).map_err(|e| gix_error(&self.url, e))?;
+            let object = read_bounded(&fetched, *blob, MAX_PACK_LEN, &format!("pack {}", pack.short()), &self.url)?;
             progress.advance(object.data.len() as u64);
             store.import_pack(pack, &object.data)?;
             new_packs += 1;
@@ -281,11 +356,19 @@ impl GitRemote {
     /// fast-forward: if the branch moved since `parent`, git refuses and nothing changes.
     pub fn push(&self, request: &PushRequest, store: &Store, progress: &dyn Progress) -> Result<ObjectId> {
         self.clean_scratch();
-        let total: u64 =
-            request.new_packs.iter().filter_map(|p| fs::metadata(store.pack_path(p)).ok()).map(|m| m.len()).sum();
+        let mirrored = self.mirrored.lock().expect("mirrored lock").clone();
+        let total: u64 = request
+            .new_packs
+            .iter()
+            .filter(|p| !mirrored.contains_key(p))
+            .filter_map(|p| fs::metadata(store.pack_path(p)).ok())
+            .map(|m| m.len())
+            .sum();
         progress.begin(Phase::Upload, total);
         let (scratch, pack_blobs) = match &self.direct {
-            Some(repo) => (None, write_packs_direct(repo, request.new_packs, store, progress, &self.url)?),
+            Some(repo) => {
+                (None, write_packs_direct(repo, request.new_packs, &mirrored, store, progress, &self.url)?)
+            }
             None => {
                 let scratch = self.scratch("push")?;
                 let mut upload = request.new_packs.to_vec();
@@ -471,7 +554,7 @@ impl GitRemote {
         blob: ObjectId,
         branch: &str,
     ) -> Result<(VersionId, Version)> {
-        let object = repo.find_object(blob).map_err(|e| gix_error(&self.url, e))?;
+        let object = read_bounded(repo, blob, MAX_RECORD_LEN, &format!("version {number}"), &self.url)?;
         let version = Version::decode(&object.data)
             .map_err(|e| Error::Remote(format!("version {number} of branch '{branch}' on {}: {e}", self.url)))?;
         if version.number != number {
@@ -629,19 +712,20 @@ fn read_pod_tree(repo: &gix::Repository, root: ObjectId, url: &str, branch: &str
         ))
     };
     let bad = |what: String| Error::Remote(format!("branch '{branch}' on {url}: {what}"));
-    let tree = repo.find_tree(root).map_err(err)?;
+    let tree = read_tree_bounded(repo, root, "the root tree", url)?;
     let decoded = tree.decode().map_err(err)?;
     let entry = |name: &str| decoded.entries.iter().find(|e| e.filename == name).map(|e| e.oid.to_owned());
     let marker_id = entry(POD_MARKER).ok_or_else(not_pod)?;
-    let marker: PodMarker = serde_json::from_slice(&repo.find_object(marker_id).map_err(err)?.data)
+    let marker: PodMarker = serde_json::from_slice(&read_bounded(repo, marker_id, MAX_RECORD_LEN, POD_MARKER, url)?.data)
         .map_err(|e| bad(format!("unreadable {POD_MARKER} file: {e}")))?;
     if marker.format != REMOTE_FORMAT {
         return Err(bad(format!("remote format {}, this pods reads {REMOTE_FORMAT}: upgrade pods", marker.format)));
     }
     let mut listing = PodTree { packs: Vec::new(), versions: Vec::new() };
     if let Some(packs) = entry("packs") {
-        for fan in repo.find_tree(packs).map_err(err)?.decode().map_err(err)?.entries {
-            for file in repo.find_tree(fan.oid.to_owned()).map_err(err)?.decode().map_err(err)?.entries {
+        for fan in read_tree_bounded(repo, packs, "folder packs", url)?.decode().map_err(err)?.entries {
+            let fan_tree = read_tree_bounded(repo, fan.oid.to_owned(), &format!("folder packs/{}", fan.filename), url)?;
+            for file in fan_tree.decode().map_err(err)?.entries {
                 let name = file.filename.to_string();
                 let in_fan = name.get(..2) == Some(&fan.filename.to_string()[..]);
                 let pack = layout::parse_pack_name(&name)
@@ -652,7 +736,7 @@ fn read_pod_tree(repo: &gix::Repository, root: ObjectId, url: &str, branch: &str
         }
     }
     if let Some(versions) = entry("versions") {
-        for file in repo.find_tree(versions).map_err(err)?.decode().map_err(err)?.entries {
+        for file in read_tree_bounded(repo, versions, "folder versions", url)?.decode().map_err(err)?.entries {
             let name = file.filename.to_string();
             let number =
                 layout::parse_version_name(&name).ok_or_else(|| bad(format!("unexpected file versions/{name}")))?;
@@ -689,7 +773,7 @@ fn copy_history(
     // even if a crash interrupts the copy.
     for id in missing.into_iter().rev() {
         let commit = from.find_commit(id).map_err(err)?;
-        copy_tree(from, to, commit.tree_id().map_err(err)?.detach(), skip, url)?;
+        copy_tree(from, to, commit.tree_id().map_err(err)?.detach(), skip, 0, url)?;
         to.objects.write_buf(gix::objs::Kind::Commit, &commit.data).map_err(|e| gix_error(url, e))?;
     }
     Ok(())
@@ -700,19 +784,25 @@ fn copy_tree(
     to: &gix::Repository,
     id: ObjectId,
     skip: &HashSet<ObjectId>,
+    depth: usize,
     url: &str,
 ) -> Result<()> {
     let err = |e: gix::Error| gix_error(url, e);
     if to.has_object(id) {
         return Ok(());
     }
-    let tree = from.find_tree(id).map_err(err)?;
+    if depth > MAX_TREE_DEPTH {
+        return Err(Error::Remote(format!(
+            "{url} holds folders nested {depth} deep, deeper than a pod's {MAX_TREE_DEPTH}: refused, nothing was written"
+        )));
+    }
+    let tree = read_tree_bounded(from, id, "a folder", url)?;
     for entry in tree.decode().map_err(err)?.entries {
         let oid = entry.oid.to_owned();
         if entry.mode.is_tree() {
-            copy_tree(from, to, oid, skip, url)?;
+            copy_tree(from, to, oid, skip, depth + 1, url)?;
         } else if !skip.contains(&oid) && !to.has_object(oid) {
-            let object = from.find_object(oid).map_err(err)?;
+            let object = read_bounded(from, oid, MAX_RECORD_LEN, &format!("file {}", entry.filename), url)?;
             to.objects.write_buf(object.kind, &object.data).map_err(|e| gix_error(url, e))?;
         }
     }
@@ -781,26 +871,31 @@ fn write_tree(repo: &gix::Repository, files: &BTreeMap<String, ObjectId>, prefix
 /// Writes the pack files as one git pack straight into `repo` (a repository pods owns on
 /// this disk) and returns their git blob ids. The git pack is named by its checksum and
 /// becomes visible when its index is renamed into place, as git does it.
+/// Writes `packs` into `repo` as git blobs (in one git pack), except those `mirrored`
+/// already holds; returns every pack's blob id, in order.
 fn write_packs_direct(
     repo: &Path,
     packs: &[PackId],
+    mirrored: &HashMap<PackId, ObjectId>,
     store: &Store,
     progress: &dyn Progress,
     url: &str,
 ) -> Result<Vec<ObjectId>> {
-    if packs.is_empty() {
-        return Ok(Vec::new());
+    let missing: Vec<&PackId> = packs.iter().filter(|p| !mirrored.contains_key(p)).collect();
+    let mut written = HashMap::new();
+    if !missing.is_empty() {
+        let objects: Result<Vec<(gitpack::Kind, u64, PathBuf)>> = missing
+            .iter()
+            .map(|p| {
+                let path = store.pack_path(p);
+                let len = fs::metadata(&path).map_err(Error::io("reading pack", &path))?.len();
+                Ok((gitpack::Kind::Blob, len, path))
+            })
+            .collect();
+        let ids = write_git_pack(repo, &objects?, progress, url)?;
+        written.extend(missing.into_iter().copied().zip(ids));
     }
-    let objects: Result<Vec<(gitpack::Kind, u64, PathBuf)>> = packs
-        .iter()
-        .map(|p| {
-            let path = store.pack_path(p);
-            let len = fs::metadata(&path).map_err(Error::io("reading pack", &path))?.len();
-            Ok((gitpack::Kind::Blob, len, path))
-        })
-        .collect();
-    let ids = write_git_pack(repo, &objects?, progress, url)?;
-    Ok(ids)
+    Ok(packs.iter().map(|p| mirrored.get(p).or_else(|| written.get(p)).copied().expect("every pack written")).collect())
 }
 
 /// Writes a git pack of `objects` (kind, size, file holding the content) into `repo`.

@@ -8,6 +8,7 @@ mod writer;
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
@@ -61,6 +62,9 @@ pub struct Store {
     /// Open pack files. Reads use pread, not mmap: mapped pages of a 1 GiB restore would
     /// count as this process's memory.
     files: Mutex<HashMap<PackId, Arc<File>>>,
+    /// Where to announce each pack this store writes once it is complete (see
+    /// `announce_packs`).
+    announce: Mutex<Option<Sender<PackId>>>,
 }
 
 impl Store {
@@ -105,7 +109,24 @@ impl Store {
             index: RwLock::new(index),
             writer: Mutex::new(writer),
             files: Mutex::new(HashMap::new()),
+            announce: Mutex::new(None),
         })
+    }
+
+    /// Sends the id of every pack this store writes from now on to `to`, once the pack is
+    /// complete and indexed; `None` stops, dropping the sender. A push mirrors packs into
+    /// the embedded remote this way while the snapshot is still writing others.
+    pub fn announce_packs(&self, to: Option<Sender<PackId>>) {
+        *self.announce.lock().expect("announce lock") = to;
+    }
+
+    /// Indexes a pack this store has just written, and announces it.
+    fn written(&self, pack: PackId, entries: &[PackEntry]) {
+        self.add_to_index(pack, entries);
+        if let Some(to) = self.announce.lock().expect("announce lock").as_ref() {
+            // A listener that went away no longer needs to hear of packs.
+            let _ = to.send(pack);
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -142,7 +163,7 @@ impl Store {
         let bytes: &[u8] = stored.as_deref().unwrap_or(raw);
         let finished = self.writer.lock().expect("writer lock").append(kind, id, compression, raw.len(), bytes)?;
         if let Some((pack, entries)) = finished {
-            self.add_to_index(pack, &entries);
+            self.written(pack, &entries);
         }
         Ok(())
     }
@@ -160,7 +181,7 @@ impl Store {
     pub fn flush(&self) -> Result<()> {
         let finished = self.writer.lock().expect("writer lock").finish()?;
         if let Some((pack, entries)) = finished {
-            self.add_to_index(pack, &entries);
+            self.written(pack, &entries);
         }
         let mut index = self.index.write().expect("index lock");
         if index.dirty {
