@@ -163,7 +163,8 @@ fn verify_names_each_kind_of_corruption() {
 /// earlier build. It keeps stores written by older code being checked by the current one.
 /// `PODS_UPDATE_FIXTURES=1` makes them again (after a format change).
 fn corrupt_fixture(corruption: Corruption) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/fixtures/corrupt/{}.tar", corruption.name()));
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/fixtures/corrupt/{}.tar", corruption.name()));
     if std::env::var_os("PODS_UPDATE_FIXTURES").is_some() {
         let sandbox = Sandbox::new();
         let (pods, _) = pushed_store(&sandbox);

@@ -154,9 +154,9 @@ impl GitRemote {
                 continue;
             }
             let path = store.pack_path(&pack);
-            let written = fs::metadata(&path)
-                .map_err(Error::io("reading pack", &path))
-                .and_then(|meta| write_git_pack(repo, &[(gitpack::Kind::Blob, meta.len(), path)], &NoProgress, &self.url));
+            let written = fs::metadata(&path).map_err(Error::io("reading pack", &path)).and_then(|meta| {
+                write_git_pack(repo, &[(gitpack::Kind::Blob, meta.len(), path)], &NoProgress, &self.url)
+            });
             match written {
                 Ok(ids) => {
                     self.mirrored.lock().expect("mirrored lock").insert(pack, ids[0]);
@@ -366,9 +366,7 @@ impl GitRemote {
             .sum();
         progress.begin(Phase::Upload, total);
         let (scratch, pack_blobs) = match &self.direct {
-            Some(repo) => {
-                (None, write_packs_direct(repo, request.new_packs, &mirrored, store, progress, &self.url)?)
-            }
+            Some(repo) => (None, write_packs_direct(repo, request.new_packs, &mirrored, store, progress, &self.url)?),
             None => {
                 let scratch = self.scratch("push")?;
                 let mut upload = request.new_packs.to_vec();
@@ -716,8 +714,9 @@ fn read_pod_tree(repo: &gix::Repository, root: ObjectId, url: &str, branch: &str
     let decoded = tree.decode().map_err(err)?;
     let entry = |name: &str| decoded.entries.iter().find(|e| e.filename == name).map(|e| e.oid.to_owned());
     let marker_id = entry(POD_MARKER).ok_or_else(not_pod)?;
-    let marker: PodMarker = serde_json::from_slice(&read_bounded(repo, marker_id, MAX_RECORD_LEN, POD_MARKER, url)?.data)
-        .map_err(|e| bad(format!("unreadable {POD_MARKER} file: {e}")))?;
+    let marker: PodMarker =
+        serde_json::from_slice(&read_bounded(repo, marker_id, MAX_RECORD_LEN, POD_MARKER, url)?.data)
+            .map_err(|e| bad(format!("unreadable {POD_MARKER} file: {e}")))?;
     if marker.format != REMOTE_FORMAT {
         return Err(bad(format!("remote format {}, this pods reads {REMOTE_FORMAT}: upgrade pods", marker.format)));
     }
