@@ -161,8 +161,11 @@ impl Store {
         }
         let (compression, stored) = writer::compress(raw, self.config.zstd_level);
         let bytes: &[u8] = stored.as_deref().unwrap_or(raw);
-        let finished = self.writer.lock().expect("writer lock").append(kind, id, compression, raw.len(), bytes)?;
-        if let Some((pack, entries)) = finished {
+        let closed = self.writer.lock().expect("writer lock").append(kind, id, compression, raw.len(), bytes)?;
+        // Finished outside the lock: a pack's fsync took every other thread's put with it.
+        // Until it is indexed, a put of one of its blobs stores it again (harmless).
+        for pack in closed {
+            let (pack, entries) = pack.finish()?;
             self.written(pack, &entries);
         }
         Ok(())
@@ -319,9 +322,8 @@ impl Store {
         for entry in entries {
             stored.resize(entry.stored_len as usize, 0);
             file.read_exact_at(&mut stored, entry.offset).map_err(Error::io("reading pack", &path))?;
-            if let Some((new, entries)) =
-                writer.append(entry.kind, entry.id, entry.compression, entry.raw_len as usize, &stored)?
-            {
+            for closed in writer.append(entry.kind, entry.id, entry.compression, entry.raw_len as usize, &stored)? {
+                let (new, entries) = closed.finish()?;
                 self.add_to_index(new, &entries);
                 finished.push(new);
             }

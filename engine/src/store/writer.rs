@@ -60,7 +60,8 @@ impl PackWriter {
         self.open.as_ref().is_some_and(|p| p.ids.contains_key(id))
     }
 
-    /// Appends a stored blob; returns the pack it closed, if this append filled one.
+    /// Appends a stored blob; returns the packs it closed (usually none, at most two), for
+    /// the caller to finish, outside any lock it holds: finishing syncs the file.
     pub fn append(
         &mut self,
         kind: BlobKind,
@@ -68,14 +69,14 @@ impl PackWriter {
         compression: Compression,
         raw_len: usize,
         stored: &[u8],
-    ) -> Result<Option<FinishedPack>> {
+    ) -> Result<Vec<ClosingPack>> {
         if self.has(&id) {
-            return Ok(None);
+            return Ok(Vec::new());
         }
-        let mut finished = None;
+        let mut closed = Vec::new();
         let needed = stored.len() as u64 + (pack::ENTRY_LEN + pack::FOOTER_LEN) as u64;
         if self.open.as_ref().is_some_and(|p| p.len + needed + p.entries.len() as u64 * 52 > MAX_PACK_LEN) {
-            finished = self.finish()?;
+            closed.extend(self.close());
         }
         if self.open.is_none() {
             self.open = Some(self.start()?);
@@ -94,9 +95,9 @@ impl PackWriter {
         });
         open.len += stored.len() as u64;
         if open.len >= self.target {
-            finished = self.finish()?;
+            closed.extend(self.close());
         }
-        Ok(finished)
+        Ok(closed)
     }
 
     fn start(&self) -> Result<OpenPack> {
@@ -117,23 +118,40 @@ impl PackWriter {
         Ok(open)
     }
 
-    /// Writes the trailer, syncs, and renames the pack to its id. Write ordering: the pack
-    /// is durable under its final name before any index or tree names its blobs.
+    /// Takes the open pack out of the writer, to be finished; the next blob starts a new one.
+    fn close(&mut self) -> Option<ClosingPack> {
+        self.open.take().map(|open| ClosingPack { open, root: self.root.clone() })
+    }
+
+    /// Finishes the open pack, if any.
     pub fn finish(&mut self) -> Result<Option<FinishedPack>> {
-        let Some(mut open) = self.open.take() else {
-            return Ok(None);
-        };
+        self.close().map(ClosingPack::finish).transpose()
+    }
+}
+
+/// A full pack taken out of the writer: complete but for its trailer, sync and name.
+pub struct ClosingPack {
+    open: OpenPack,
+    root: PathBuf,
+}
+
+impl ClosingPack {
+    /// Writes the trailer, syncs, and renames the pack to its id. Write ordering: the pack
+    /// is durable under its final name before any index or tree names its blobs. (If this
+    /// fails, the temporary file stays in `tmp/`, which every store open empties.)
+    pub fn finish(self) -> Result<FinishedPack> {
+        let ClosingPack { mut open, root } = self;
         let trailer = pack::encode_trailer(&open.entries, open.len);
         open.out.write_all(&trailer).map_err(Error::io("writing pack", &open.path))?;
         open.hasher.update(&trailer);
         let file = open.out.into_inner().map_err(|e| Error::io("writing pack", &open.path)(e.into_error()))?;
         file.sync_all().map_err(Error::io("syncing pack", &open.path))?;
         let id = PackId(*open.hasher.finalize().as_bytes());
-        let final_path = super::pack_path(&self.root, &id);
+        let final_path = super::pack_path(&root, &id);
         std::fs::rename(&open.path, &final_path).map_err(Error::io("renaming pack", &final_path))?;
-        fsio::fsync_dir(&self.root.join("packs"))?;
+        fsio::fsync_dir(&root.join("packs"))?;
         crate::fault::point("pack-written");
-        Ok(Some((id, open.entries)))
+        Ok((id, open.entries))
     }
 }
 
