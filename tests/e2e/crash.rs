@@ -30,11 +30,15 @@ const PUSH_POINTS: &[&str] = &[
     "push-before-state",
 ];
 
+/// Reached only when pushing to the embedded remote (packs mirrored during the snapshot).
+const EMBEDDED_PUSH_POINTS: &[&str] = &["push-pack-mirrored"];
+
 #[test]
 fn push_survives_kill_at_every_point() {
     // Through `git push` (a bare repository) and written directly (the embedded remote).
     for embedded in [false, true] {
-        for point in PUSH_POINTS {
+        let embedded_only = if embedded { EMBEDDED_PUSH_POINTS } else { &[] };
+        for point in PUSH_POINTS.iter().chain(embedded_only) {
             let sandbox = Sandbox::new();
             let a = sandbox.folder("a");
             dataset(&a, 1);

@@ -160,6 +160,7 @@ impl GitRemote {
             match written {
                 Ok(ids) => {
                     self.mirrored.lock().expect("mirrored lock").insert(pack, ids[0]);
+                    crate::fault::point("push-pack-mirrored");
                 }
                 // Keep draining so the store never blocks; the push reports the error.
                 Err(e) => failure = Some(e),
