@@ -120,8 +120,13 @@ pub fn push(env: &Env, name: &str, data_dir: Option<&Path>, options: &PushOption
             match (head, &head_version) {
                 (Some(head), Some((_, latest))) if latest.root == snapshot.root => {
                     // Already recorded (also after a push interrupted before saving state).
-                    state.synced = Some(synced(latest.number, latest.root, head.to_string()));
-                    env.home.save_folder_state(&state)?;
+                    // Written only when it changes: its two fsyncs were most of an
+                    // unchanged push's time while the disk was busy.
+                    let now = Some(synced(latest.number, latest.root, head.to_string()));
+                    if state.synced != now {
+                        state.synced = now;
+                        env.home.save_folder_state(&state)?;
+                    }
                     outcome.version = latest.number;
                     outcome.up_to_date = true;
                     return Ok(outcome);
