@@ -404,15 +404,21 @@ fn add_to_branch(sandbox: &Sandbox, remote: &Path, path: &str, content: &[u8]) {
     with_index(&["update-ref", "refs/heads/p", &commit]);
 }
 
+/// A bare remote whose pod `p` holds one harmless file.
+fn harmless_pod(sandbox: &Sandbox) -> PathBuf {
+    let remote = sandbox.bare_remote("remote.git");
+    let store = Store::open(&sandbox.path("attacker-store")).expect("store");
+    let f = file_entry(b"f", b"fine", &store);
+    publish(sandbox, &store, raw_tree(&store, vec![f]), &remote);
+    remote
+}
+
 #[test]
 fn oversized_blobs_are_refused_before_they_are_read() {
     // A "pack" just over the largest pods writes: zeros, so git stores it in a few KiB
     // and only its declared size can give it away before it fills memory.
     let sandbox = Sandbox::new();
-    let remote = sandbox.bare_remote("remote.git");
-    let store = Store::open(&sandbox.path("attacker-store")).expect("store");
-    let f = file_entry(b"f", b"fine", &store);
-    publish(&sandbox, &store, raw_tree(&store, vec![f]), &remote);
+    let remote = harmless_pod(&sandbox);
     let name = format!("ab{}", "0".repeat(62));
     let big = vec![0u8; (pack::MAX_PACK_LEN + 1) as usize];
     add_to_branch(&sandbox, &remote, &format!("packs/ab/{name}.pack"), &big);
@@ -420,19 +426,13 @@ fn oversized_blobs_are_refused_before_they_are_read() {
 
     // Any other file on the branch is held to the size of a record.
     let sandbox = Sandbox::new();
-    let remote = sandbox.bare_remote("remote.git");
-    let store = Store::open(&sandbox.path("attacker-store")).expect("store");
-    let f = file_entry(b"f", b"fine", &store);
-    publish(&sandbox, &store, raw_tree(&store, vec![f]), &remote);
+    let remote = harmless_pod(&sandbox);
     add_to_branch(&sandbox, &remote, "junk", &vec![0u8; 17 << 20]);
     refused(&sandbox, &remote, "file junk on");
 
     // Folders nested deeper than a pod's layout.
     let sandbox = Sandbox::new();
-    let remote = sandbox.bare_remote("remote.git");
-    let store = Store::open(&sandbox.path("attacker-store")).expect("store");
-    let f = file_entry(b"f", b"fine", &store);
-    publish(&sandbox, &store, raw_tree(&store, vec![f]), &remote);
+    let remote = harmless_pod(&sandbox);
     add_to_branch(&sandbox, &remote, &format!("{}x", "d/".repeat(40)), b"deep");
     refused(&sandbox, &remote, "nested");
 }
