@@ -130,6 +130,9 @@ pods_restore() {
   else "$PODS" --home $REPOS/pods --data-dir "$1" pull bench; fi
 }
 pods_root()    { echo "$1"; }
+# Only pods brings a folder at the previous version up to date in place (the peers restore
+# into an empty folder): pods_update is timed on a folder pulled before the mutation.
+pods_update()  { "$PODS" --home $REPOS/pods --data-dir "$1" pull bench; }
 restic_init()  { restic -r $REPOS/restic init --repository-version 2 -q; }
 restic_snap()  { restic -r $REPOS/restic backup --compression auto -q --host bench "$DATA"; }
 restic_restore() { restic -r $REPOS/restic restore latest --target "$1" -q; }
@@ -173,7 +176,7 @@ cpa_init()     { mkdir -p $REPOS/cpa; }
 cpa_snap()     { cp -a "$DATA" $REPOS/cpa/s$1; }
 cpa_restore()  { cp -a $(ls -d $REPOS/cpa/s* | sort -V | tail -1)/. "$1/"; }
 cpa_root()     { echo "$1"; }
-export -f $(compgen -A function | grep -E '_(init|snap|restore|prepare_restore)$')
+export -f $(compgen -A function | grep -E '_(init|snap|restore|prepare_restore|update)$')
 
 # ---------- helpers ----------
 warm() { find "$1" -type f -print0 | xargs -0 cat > /dev/null; }
@@ -257,9 +260,18 @@ for ((rep=1; rep<=REPS; rep++)); do
   for t in "${ORDER[@]}"; do ${t}_init > "$LOGS/${t}_init_r$rep.log" 2>&1 || echo "  !! init failed: $t (see $LOGS/${t}_init_r$rep.log)"; done
   for t in "${ORDER[@]}"; do measure $rep $t snap1 ${t}_snap 1; done
   for t in "${ORDER[@]}"; do measure $rep $t snap2_nochange ${t}_snap 2; done
+  for t in "${ORDER[@]}"; do
+    if declare -F ${t}_update > /dev/null; then
+      mkdir -p "$BD/work/prev/$t"; ${t}_restore "$BD/work/prev/$t" > "$LOGS/${t}_prev_r$rep.log" 2>&1 || echo "  !! $t: pulling the previous version failed"
+    fi
+  done
   measure $rep mutate mutate "python3 '$MUT' '$DATA' --seed $MUT_SEED --percent $MUT_PCT"
   warm "$DATA"
   for t in "${ORDER[@]}"; do measure $rep $t snap3_mut2pct ${t}_snap 3; done
+  for t in "${ORDER[@]}"; do
+    if declare -F ${t}_update > /dev/null; then sync; measure $rep $t update_mut2pct ${t}_update "$BD/work/prev/$t"; fi
+  done
+  rm -rf "$BD/work/prev"
   if [ "$VERIFY" = 1 ] && [ $rep = 1 ]; then
     manifest "$DATA" > "$BD/work/tmp/expect.manifest"; metamanifest "$DATA" > "$BD/work/tmp/expect.meta"
   fi

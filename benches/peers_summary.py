@@ -13,7 +13,7 @@ import sys
 from collections import defaultdict
 
 MiB = 1 << 20
-PHASES = ("snap1", "snap2_nochange", "snap3_mut2pct", "restore")
+PHASES = ("snap1", "snap2_nochange", "snap3_mut2pct", "update_mut2pct", "restore")
 
 
 def noisy(vals):
@@ -76,6 +76,7 @@ def metrics(run, store_only=False):
         ("snap3 (2 % mutated) CPU", "s", 1, lambda t: run.cpu(t, "snap3_mut2pct")),
         ("snap3 repo growth", "MiB", MiB, lambda t: run.growth(t, "snap2_nochange", "snap3_mut2pct", pods_key(t, key))),
         ("repo after snap3", "MiB", MiB, lambda t: list(run.size(t, "snap3_mut2pct", pods_key(t, key)).values())),
+        ("pull of the mutation into the previous version wall", "s", 1, lambda t: run.vals(t, "update_mut2pct", "wall_s")),
         ("restore wall", "s", 1, lambda t: run.vals(t, "restore", "wall_s")),
         ("restore CPU user", "s", 1, lambda t: run.vals(t, "restore", "user_s")),
         ("restore CPU sys", "s", 1, lambda t: run.vals(t, "restore", "sys_s")),
@@ -148,6 +149,11 @@ def one_liners(run):
                 m = st.median(v)
                 parts.append("%s %s s (%s)" % (t, num(m), ("%.2f×" % (pm / m)) if m > 0 else "n/a"))
         print("- %s: %s" % (label, "; ".join(parts)))
+    up, full = run.vals("pods", "update_mut2pct", "wall_s"), run.vals("pods", "restore", "wall_s")
+    if up and full:
+        print("- pull of the mutation into a folder at the previous version: pods %s s, %.2f× of its own "
+              "restore into an empty folder (the mutation rewrites a few %% of the bytes)"
+              % (num(st.median(up)), st.median(up) / st.median(full)))
     p1 = list(run.size("pods", "snap3_mut2pct").values())
     if p1:
         parts = ["pods %s MiB (store only %s MiB)" % (num(st.median(p1) / MiB),
@@ -192,8 +198,8 @@ def pods_stages(run):
 
 
 def raw(run):
-    print("| tool | snap1 s | snap2 s | snap3 s | restore s |")
-    print("|---|---|---|---|---|")
+    print("| tool | snap1 s | snap2 s | snap3 s | update s | restore s |")
+    print("|---|---|---|---|---|---|")
     for t in run.tools:
         cells = ["/".join(r["wall_s"] for r in sorted(run.by[(t, ph)], key=lambda r: int(r["rep"]))) or "-" for ph in PHASES]
         print("| %s | %s |" % (t, " | ".join(cells)))

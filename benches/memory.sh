@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Peak memory (and time) of pods on a large folder: first push to the embedded remote, an
+# unchanged push, and a pull into an empty folder, each under GNU time.
+#
+# Usage: benches/memory.sh [GIB]     (default 20)
+# env:   BD (work root, default /tmp/pods-memory), PODS (default target/release/pods),
+#        GEN (default ../shared/bench/gen_datadir.py)
+#
+# The folder: the 1 GiB reference folder (gen_datadir.py --size-mb 1024 --files 20000
+# --seed 1) plus (GIB-1) x 1024 files of 1 MiB in folders of 256, each half random bytes
+# and half hex text, all distinct: nothing deduplicates, and zstd has real work. It needs
+# about 3 x GIB of disk (folder, store, remote) and is kept in $BD/data-GIB for the next run.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+GIB=${1:-20}
+BD=${BD:-/tmp/pods-memory}
+PODS=${PODS:-$ROOT/target/release/pods}
+GEN=${GEN:-$ROOT/../shared/bench/gen_datadir.py}
+DATA=$BD/data-$GIB
+[ -x "$PODS" ] || (cd "$ROOT" && cargo build --release --locked -p pods-cli)
+[ -x /usr/bin/time ] || { echo "GNU time is missing: apt-get install time" >&2; exit 1; }
+
+if [ ! -d "$DATA" ]; then
+  echo "generating $DATA ($GIB GiB)"
+  rm -rf "$DATA.partial"
+  python3 "$GEN" "$DATA.partial/reference" --size-mb 1024 --files 20000 --seed 1 > /dev/null
+  python3 - "$DATA.partial/bulk" "$((GIB - 1))" <<'EOF'
+import os, sys
+out, gib = sys.argv[1], int(sys.argv[2])
+for n in range(gib * 1024):
+    folder = os.path.join(out, f"{n // 256:04d}")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, f"{n:06d}.bin"), "wb") as f:
+        f.write(os.urandom(512 << 10))
+        f.write(os.urandom(256 << 10).hex().encode())
+EOF
+  mv "$DATA.partial" "$DATA"
+fi
+echo "folder: $(du -sh --apparent-size "$DATA" | cut -f1), $(find "$DATA" -type f | wc -l) files; pods $("$PODS" --version)"
+
+rm -rf "$BD/home" "$BD/restore"
+measure() {
+  local what=$1; shift
+  /usr/bin/time -f "$what: %e s wall, %U s user, %S s sys, peak RSS %M KiB" -o "$BD/time" "$@" > "$BD/$what.log" 2>&1
+  cat "$BD/time"
+}
+measure "first push" "$PODS" --home "$BD/home" --data-dir "$DATA" push big
+measure "unchanged push" "$PODS" --home "$BD/home" --data-dir "$DATA" push big
+mkdir -p "$BD/restore"
+measure "pull into an empty folder" "$PODS" --home "$BD/home" --data-dir "$BD/restore" pull big
+echo "store: $(du -sh "$BD/home/store" | cut -f1), remote: $(du -sh "$BD/home/remote.git" | cut -f1)"
+rm -rf "$BD/home" "$BD/restore"
