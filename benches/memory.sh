@@ -9,7 +9,8 @@
 # The folder: the 1 GiB reference folder (gen_datadir.py --size-mb 1024 --files 20000
 # --seed 1) plus (GIB-1) x 1024 files of 1 MiB in folders of 256, each half random bytes
 # and half hex text, all distinct: nothing deduplicates, and zstd has real work. It needs
-# about 3 x GIB of disk (folder, store, remote) and is kept in $BD/data-GIB for the next run.
+# about 3.6 x GIB GiB of disk (folder, store, remote, the pulled copy: checked first); the
+# folder is kept in $BD/data-GIB for the next run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 GIB=${1:-20}
@@ -19,6 +20,11 @@ GEN=${GEN:-$ROOT/../shared/bench/gen_datadir.py}
 DATA=$BD/data-$GIB
 [ -x "$PODS" ] || (cd "$ROOT" && cargo build --release --locked -p pods-cli)
 [ -x /usr/bin/time ] || { echo "GNU time is missing: apt-get install time" >&2; exit 1; }
+
+mkdir -p "$BD"
+need_gib=$(( GIB * 36 / 10 + 1 )); [ -d "$DATA" ] && need_gib=$(( need_gib - GIB ))
+free_gib=$(( $(df -Pk "$BD" | awk 'NR==2{print $4}') / 1048576 ))
+[ "$free_gib" -ge "$need_gib" ] || { echo "$BD has $free_gib GiB free; this run needs about $need_gib GiB (pick another BD or a smaller GIB)" >&2; exit 1; }
 
 if [ ! -d "$DATA" ]; then
   echo "generating $DATA ($GIB GiB)"
