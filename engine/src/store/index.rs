@@ -8,7 +8,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use super::Location;
-use crate::codec::pack::{self, PackEntry, ENTRY_LEN, FOOTER_LEN};
+use crate::codec::pack::{self, BlobKind, Compression, PackEntry, ENTRY_LEN, FOOTER_LEN};
 use crate::codec::DecodeError;
 use crate::error::{Error, Result};
 use crate::fsio;
@@ -22,7 +22,10 @@ const VERSION: u32 = 1;
 #[derive(Default)]
 pub struct Index {
     /// FxHash: the keys are hashes already, and SipHash showed at the top of a no-change push.
-    pub blobs: rustc_hash::FxHashMap<BlobId, Location>,
+    blobs: rustc_hash::FxHashMap<BlobId, Slot>,
+    /// Packs by the number a [`Slot`] names them with.
+    numbered: Vec<PackId>,
+    numbers: rustc_hash::FxHashMap<PackId, u32>,
     pub packs: BTreeSet<PackId>,
     /// Further packs holding a blob that `blobs` maps elsewhere. Rare (a repack, or two
     /// pushers storing the same chunk), and what lets a push pick packs the remote has.
@@ -33,17 +36,47 @@ pub struct Index {
     pub dirty: bool,
 }
 
+/// A blob's location as the map holds it: the pack by number and the entry without its id
+/// (the key). 56 bytes a blob with the key instead of 120: the chunk index is the one thing
+/// a push holds in proportion to the store, and its growth was half a first push's heap.
+#[derive(Clone, Copy)]
+struct Slot {
+    offset: u64,
+    stored_len: u32,
+    raw_len: u32,
+    pack: u32,
+    kind: BlobKind,
+    compression: Compression,
+}
+
 impl Index {
     /// Adds a pack's entries; a blob already known keeps its first location, so which
     /// pack serves a blob does not change from run to run.
     pub fn add(&mut self, pack: PackId, entries: &[PackEntry]) {
         self.dirty |= self.packs.insert(pack);
+        let number = match self.numbers.get(&pack) {
+            Some(number) => *number,
+            None => {
+                let number = u32::try_from(self.numbered.len()).expect("fewer than 2^32 packs");
+                self.numbered.push(pack);
+                self.numbers.insert(pack, number);
+                number
+            }
+        };
+        self.blobs.reserve(entries.len());
         for entry in entries {
             match self.blobs.entry(entry.id) {
                 std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(Location { pack, entry: *entry });
+                    slot.insert(Slot {
+                        offset: entry.offset,
+                        stored_len: entry.stored_len,
+                        raw_len: entry.raw_len,
+                        pack: number,
+                        kind: entry.kind,
+                        compression: entry.compression,
+                    });
                 }
-                std::collections::hash_map::Entry::Occupied(first) if first.get().pack != pack => {
+                std::collections::hash_map::Entry::Occupied(first) if first.get().pack != number => {
                     let others = self.also.entry(entry.id).or_default();
                     if others.iter().all(|l| l.pack != pack) {
                         others.push(Location { pack, entry: *entry });
@@ -51,6 +84,35 @@ impl Index {
                 }
                 std::collections::hash_map::Entry::Occupied(_) => {}
             }
+        }
+    }
+
+    /// Where `id` is (its first location).
+    pub fn get(&self, id: &BlobId) -> Option<Location> {
+        self.blobs.get(id).map(|slot| self.location(id, slot))
+    }
+
+    /// Every blob with its first location.
+    pub fn iter(&self) -> impl Iterator<Item = (BlobId, Location)> + '_ {
+        self.blobs.iter().map(|(id, slot)| (*id, self.location(id, slot)))
+    }
+
+    /// Number of distinct blobs.
+    pub fn len(&self) -> usize {
+        self.blobs.len()
+    }
+
+    fn location(&self, id: &BlobId, slot: &Slot) -> Location {
+        Location {
+            pack: self.numbered[slot.pack as usize],
+            entry: PackEntry {
+                id: *id,
+                kind: slot.kind,
+                compression: slot.compression,
+                stored_len: slot.stored_len,
+                raw_len: slot.raw_len,
+                offset: slot.offset,
+            },
         }
     }
 }
@@ -130,7 +192,10 @@ pub fn read_pack_index(path: &Path) -> Result<Vec<PackEntry>> {
 pub fn save(root: &Path, index: &Index) -> Result<()> {
     let mut by_pack: std::collections::BTreeMap<PackId, Vec<PackEntry>> =
         index.packs.iter().map(|p| (*p, Vec::new())).collect();
-    for location in index.blobs.values().chain(index.also.values().flatten()) {
+    for (_, location) in index.iter() {
+        by_pack.entry(location.pack).or_default().push(location.entry);
+    }
+    for location in index.also.values().flatten() {
         by_pack.entry(location.pack).or_default().push(location.entry);
     }
     let mut out = Vec::with_capacity(16 + index.blobs.len() * ENTRY_LEN + by_pack.len() * 36);
@@ -177,4 +242,43 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<(PackId, Vec<PackEntry>)>, DecodeError
         return Err(DecodeError::new(what, "trailing bytes"));
     }
     Ok(packs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: u8, offset: u64) -> PackEntry {
+        PackEntry {
+            id: BlobId([id; 32]),
+            kind: BlobKind::Chunk,
+            compression: Compression::Zstd,
+            stored_len: 10 + id as u32,
+            raw_len: 20 + id as u32,
+            offset,
+        }
+    }
+
+    #[test]
+    fn a_blob_keeps_its_first_pack_and_the_index_file_keeps_every_copy() {
+        let (first, second) = (PackId([1; 32]), PackId([2; 32]));
+        let mut index = Index::default();
+        index.add(first, &[entry(7, 16), entry(8, 40)]);
+        index.add(second, &[entry(8, 16), entry(9, 50)]);
+        index.add(first, &[entry(7, 16)]);
+
+        assert_eq!(index.len(), 3);
+        let eight = index.get(&BlobId([8; 32])).expect("8 is indexed");
+        assert_eq!((eight.pack, eight.entry), (first, entry(8, 40)), "the first pack serves it");
+        assert_eq!(index.get(&BlobId([9; 32])).map(|l| (l.pack, l.entry)), Some((second, entry(9, 50))));
+        assert!(index.get(&BlobId([3; 32])).is_none());
+        let others: Vec<_> = index.also[&BlobId([8; 32])].iter().map(|l| (l.pack, l.entry)).collect();
+        assert_eq!(others, vec![(second, entry(8, 16))]);
+        assert!(!index.also.contains_key(&BlobId([7; 32])), "re-adding a pack is no second copy");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        save(dir.path(), &index).expect("save");
+        let saved = decode(&fs::read(dir.path().join("index")).expect("index file")).expect("decodes");
+        assert_eq!(saved, vec![(first, vec![entry(7, 16), entry(8, 40)]), (second, vec![entry(8, 16), entry(9, 50)])]);
+    }
 }

@@ -138,7 +138,7 @@ impl Store {
     }
 
     pub fn location(&self, id: &BlobId) -> Option<Location> {
-        self.index.read().expect("index lock").blobs.get(id).copied()
+        self.index.read().expect("index lock").get(id)
     }
 
     /// True if the blob is stored or waiting in the open pack.
@@ -257,7 +257,6 @@ impl Store {
         let mut packs = HashSet::new();
         for id in ids {
             let location = index
-                .blobs
                 .get(id)
                 .ok_or_else(|| Error::Corrupt(format!("blob {} is not in any pack", hex::encode(&id.0[..4]))))?;
             packs.insert(location.pack);
@@ -277,7 +276,6 @@ impl Store {
         let mut packs = HashSet::new();
         for id in ids {
             let location = index
-                .blobs
                 .get(id)
                 .ok_or_else(|| Error::Corrupt(format!("blob {} is not in any pack", hex::encode(&id.0[..4]))))?;
             let pack = if preferred.contains(&location.pack) {
@@ -372,12 +370,12 @@ impl Store {
 
     /// Where the index (the file `index`, loaded at open) says each blob is.
     pub fn index_entries(&self) -> Vec<(BlobId, Location)> {
-        self.index.read().expect("index lock").blobs.iter().map(|(id, l)| (*id, *l)).collect()
+        self.index.read().expect("index lock").iter().collect()
     }
 
     /// Number of blobs indexed.
     pub fn blob_count(&self) -> usize {
-        self.index.read().expect("index lock").blobs.len()
+        self.index.read().expect("index lock").len()
     }
 }
 
