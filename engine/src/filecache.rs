@@ -39,6 +39,11 @@ struct OnDisk {
     files: Vec<(serde_bytes::ByteBuf, CachedFile)>,
 }
 
+#[derive(Serialize)]
+struct OnDiskRef<'a> {
+    files: Vec<(&'a serde_bytes::Bytes, &'a CachedFile)>,
+}
+
 impl FilesCache {
     /// Loads the cache; a missing or unreadable one is empty (it is only an accelerator).
     pub fn load(path: &Path) -> Result<FilesCache> {
@@ -49,13 +54,15 @@ impl FilesCache {
     pub fn decode(bytes: &[u8]) -> FilesCache {
         let Some((&VERSION, body)) = bytes.split_first() else { return FilesCache::default() };
         let Ok(disk) = postcard_exact::<OnDisk>("files cache", body) else { return FilesCache::default() };
-        FilesCache { files: disk.files.into_iter().map(|(k, v)| (k.into_vec(), v)).collect() }
+        let mut files = rustc_hash::FxHashMap::with_capacity_and_hasher(disk.files.len(), Default::default());
+        files.extend(disk.files.into_iter().map(|(k, v)| (k.into_vec(), v)));
+        FilesCache { files }
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
-        let disk = OnDisk {
-            files: self.files.iter().map(|(k, v)| (serde_bytes::ByteBuf::from(k.clone()), v.clone())).collect(),
-        };
+        // Borrowed, encoded exactly as `OnDisk`: a copy of every entry was a second cache
+        // in memory at the end of each push that changed files.
+        let disk = OnDiskRef { files: self.files.iter().map(|(k, v)| (serde_bytes::Bytes::new(k), v)).collect() };
         let mut out = vec![VERSION];
         postcard::to_io(&disk, &mut out).expect("writing to a Vec cannot fail");
         fsio::write_atomic(path, &out)
@@ -63,5 +70,30 @@ impl FilesCache {
 
     pub fn get(&self, path: &[u8], stamp: &FileStamp) -> Option<&[ChunkId]> {
         self.files.get(path).filter(|c| &c.stamp == stamp).map(|c| c.chunks.as_slice())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_cache_is_encoded_as_the_owned_layout_and_reads_back() {
+        let stamp = |n: u64| FileStamp { size: n, mtime_ns: -(n as i64), ctime_ns: 7, inode: n * 3, mode: 0o644 };
+        let mut cache = FilesCache::default();
+        cache.files.insert(b"a/b.json".to_vec(), CachedFile { stamp: stamp(1), chunks: vec![ChunkId([5; 32])] });
+        cache.files.insert(b"empty".to_vec(), CachedFile { stamp: stamp(0), chunks: Vec::new() });
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("files");
+        cache.save(&path).expect("save");
+        let saved = std::fs::read(&path).expect("read");
+
+        let owned = OnDisk {
+            files: cache.files.iter().map(|(k, v)| (serde_bytes::ByteBuf::from(k.clone()), v.clone())).collect(),
+        };
+        let mut expected = vec![VERSION];
+        postcard::to_io(&owned, &mut expected).expect("encode");
+        assert_eq!(saved, expected, "the borrowed encoding differs from the format");
+        assert_eq!(FilesCache::decode(&saved), cache);
     }
 }

@@ -80,7 +80,9 @@ pub struct Snapshot {
 
 pub struct Context<'a> {
     pub store: &'a Store,
-    pub cache: &'a FilesCache,
+    /// The files cache of the last snapshot. Entries are moved out as their files turn out
+    /// unchanged: a copy of each was a second cache in memory (200 000 files: 20 MiB).
+    pub cache: &'a Mutex<FilesCache>,
     pub progress: &'a dyn Progress,
     pub interrupt: &'a Interrupt,
     /// Delete `.pods-tmp-*` files left by a killed pull (only while holding the home lock).
@@ -116,14 +118,21 @@ pub fn stamp_of(meta: &Metadata) -> FileStamp {
 /// once, after the whole operation.
 pub fn snapshot(data_dir: &Path, ctx: &Context) -> Result<Snapshot> {
     let children = scan_dir(data_dir, ctx)?;
-    let mut to_read = 0;
-    sum_unread(&children, b"", ctx.cache, &mut to_read);
+    let (mut to_read, mut unread_files) = (0, 0);
+    let previous_len = {
+        let previous = ctx.cache.lock().expect("cache lock");
+        sum_unread(&children, b"", &previous, &mut to_read, &mut unread_files);
+        previous.files.len()
+    };
     ctx.progress.begin(Phase::Snapshot, to_read);
-    let cache = Mutex::new(FilesCache::default());
+    // Sized like the last one: growing it by doubling held both tables at once.
+    let files = rustc_hash::FxHashMap::with_capacity_and_hasher(previous_len, Default::default());
+    let cache = Mutex::new(FilesCache { files });
     let built = build_dir(data_dir, b"", &children, ctx, &cache)?;
     ctx.progress.end(Phase::Snapshot);
     let cache = cache.into_inner().expect("cache lock");
-    let cache_changed = cache != *ctx.cache;
+    // Changed when a file was read, or a cached one is gone (its entry was not moved).
+    let cache_changed = unread_files > 0 || !ctx.cache.lock().expect("cache lock").files.is_empty();
     Ok(Snapshot { root: built.id, stats: built.stats, blobs: built.blobs, cache, cache_changed })
 }
 
@@ -187,11 +196,14 @@ fn unreadable(path: &Path, e: std::io::Error) -> Error {
     ))
 }
 
-fn sum_unread(children: &[Scanned], rel: &[u8], cache: &FilesCache, total: &mut u64) {
+fn sum_unread(children: &[Scanned], rel: &[u8], cache: &FilesCache, total: &mut u64, files: &mut usize) {
     for child in children {
         match child {
-            Scanned::File { name, stamp } if cache.get(&join(rel, name), stamp).is_none() => *total += stamp.size,
-            Scanned::Dir { name, children, .. } => sum_unread(children, &join(rel, name), cache, total),
+            Scanned::File { name, stamp } if cache.get(&join(rel, name), stamp).is_none() => {
+                *total += stamp.size;
+                *files += 1;
+            }
+            Scanned::Dir { name, children, .. } => sum_unread(children, &join(rel, name), cache, total, files),
             _ => {}
         }
     }
@@ -270,8 +282,9 @@ fn build_dir(dir: &Path, rel: &[u8], children: &[Scanned], ctx: &Context, cache:
 /// A file that changes while being read is read again; if it keeps changing, the snapshot
 /// fails rather than record a torn file.
 fn file_chunks(path: &Path, rel: &[u8], stamp: &FileStamp, ctx: &Context) -> Result<(FileStamp, Vec<ChunkId>)> {
-    if let Some(chunks) = ctx.cache.get(rel, stamp) {
-        return Ok((stamp.clone(), chunks.to_vec()));
+    let cached = ctx.cache.lock().expect("cache lock").files.remove(rel);
+    if let Some(cached) = cached.filter(|c| &c.stamp == stamp) {
+        return Ok((cached.stamp, cached.chunks));
     }
     let mut stamp = stamp.clone();
     for _ in 0..TORN_RETRIES {

@@ -130,7 +130,7 @@ impl Fixture {
     }
 
     fn snapshot(&self, folder: &Path) -> (TreeId, FilesCache) {
-        let cache = FilesCache::default();
+        let cache = std::sync::Mutex::new(FilesCache::default());
         let interrupt = Interrupt::default();
         let ctx = snapshot::Context {
             store: &self.store,

@@ -109,7 +109,7 @@ pub fn find_pod(home: &Home, name: &str) -> Result<PodConfig> {
 
 /// Snapshots the folder with its files cache; returns the snapshot (with the new cache).
 fn snapshot_folder(env: &Env, store: &Store, data_dir: &Path, remove_leftovers: bool) -> Result<Snapshot> {
-    let cache = FilesCache::load(&env.home.files_cache_path(data_dir)?)?;
+    let cache = std::sync::Mutex::new(FilesCache::load(&env.home.files_cache_path(data_dir)?)?);
     let ctx =
         snapshot::Context { store, cache: &cache, progress: env.progress, interrupt: env.interrupt, remove_leftovers };
     snapshot::snapshot(data_dir, &ctx)
