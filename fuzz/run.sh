@@ -71,7 +71,8 @@ bin_dir="$FUZZ_DIR/target/$triple/release"
 fuzz() {
     local target="$1" log="$2"
     shift 2
-    mkdir -p "$FUZZ_DIR/artifacts/$target"
+    # A target whose seeds are not committed yet (git keeps no empty folder) starts empty.
+    mkdir -p "$FUZZ_DIR/artifacts/$target" "$FUZZ_DIR/corpus/$target"
     "${NICE[@]}" "$bin_dir/$target" \
         -artifact_prefix="$FUZZ_DIR/artifacts/$target/" \
         -timeout=10 -print_final_stats=1 "$@" >"$log" 2>&1
@@ -92,8 +93,10 @@ stats() {
 explain() {
     local target="$1" log="$2"
     echo "!! $target FAILED (log: $log)"
-    grep -E "panicked at|^==[0-9]+==ERROR|ERROR: libFuzzer|SUMMARY|Test unit written to|^Running: " "$log" | head -n 20 | sed 's/^/   /'
-    grep -A3 "panicked at" "$log" | head -n 8 | sed 's/^/   /'
+    # `|| true`: a log without a panic (the fuzzer did not start) must not end the script.
+    grep -E "panicked at|^==[0-9]+==ERROR|ERROR: libFuzzer|SUMMARY|Test unit written to|^Running: " "$log" | head -n 20 | sed 's/^/   /' || true
+    grep -A3 "panicked at" "$log" | head -n 8 | sed 's/^/   /' || true
+    tail -n 3 "$log" | sed 's/^/   /'
 }
 
 logs="$FUZZ_DIR/logs"
