@@ -8,9 +8,10 @@
 #
 # The folder: the 1 GiB reference folder (gen_datadir.py --size-mb 1024 --files 20000
 # --seed 1) plus (GIB-1) x 1024 files of 1 MiB in folders of 256, each half random bytes
-# and half hex text, all distinct: nothing deduplicates, and zstd has real work. It needs
-# about 3.6 x GIB GiB of disk (folder, store, remote, the pulled copy: checked first); the
-# folder is kept in $BD/data-GIB for the next run.
+# and half hex text, all distinct: nothing deduplicates, and zstd has real work. The folder is
+# removed before the pull, so a run needs about 2.7 x GIB GiB of disk at its peak (folder,
+# store and remote; then store, remote and the pulled copy), checked first; it is made
+# again, byte for byte the same (seeded), by each run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 GIB=${1:-20}
@@ -22,29 +23,28 @@ DATA=$BD/data-$GIB
 [ -x /usr/bin/time ] || { echo "GNU time is missing: apt-get install time" >&2; exit 1; }
 
 mkdir -p "$BD"
-need_gib=$(( GIB * 36 / 10 + 1 )); [ -d "$DATA" ] && need_gib=$(( need_gib - GIB ))
+rm -rf "$BD/home" "$BD/restore" "$DATA"
+need_gib=$(( GIB * 27 / 10 + 1 ))
 free_gib=$(( $(df -Pk "$BD" | awk 'NR==2{print $4}') / 1048576 ))
 [ "$free_gib" -ge "$need_gib" ] || { echo "$BD has $free_gib GiB free; this run needs about $need_gib GiB (pick another BD or a smaller GIB)" >&2; exit 1; }
 
-if [ ! -d "$DATA" ]; then
-  echo "generating $DATA ($GIB GiB)"
-  rm -rf "$DATA.partial"
-  python3 "$GEN" "$DATA.partial/reference" --size-mb 1024 --files 20000 --seed 1 > /dev/null
-  python3 - "$DATA.partial/bulk" "$((GIB - 1))" <<'EOF'
-import os, sys
+echo "generating $DATA ($GIB GiB)"
+rm -rf "$DATA.partial"
+python3 "$GEN" "$DATA.partial/reference" --size-mb 1024 --files 20000 --seed 1 > /dev/null
+python3 - "$DATA.partial/bulk" "$((GIB - 1))" <<'EOF'
+import os, random, sys
 out, gib = sys.argv[1], int(sys.argv[2])
 for n in range(gib * 1024):
     folder = os.path.join(out, f"{n // 256:04d}")
     os.makedirs(folder, exist_ok=True)
+    bytes_of = random.Random(n).randbytes
     with open(os.path.join(folder, f"{n:06d}.bin"), "wb") as f:
-        f.write(os.urandom(512 << 10))
-        f.write(os.urandom(256 << 10).hex().encode())
+        f.write(bytes_of(512 << 10))
+        f.write(bytes_of(256 << 10).hex().encode())
 EOF
-  mv "$DATA.partial" "$DATA"
-fi
+mv "$DATA.partial" "$DATA"
 echo "folder: $(du -sh --apparent-size "$DATA" | cut -f1), $(find "$DATA" -type f | wc -l) files; pods $("$PODS" --version)"
 
-rm -rf "$BD/home" "$BD/restore"
 measure() {
   local what=$1; shift
   /usr/bin/time -f "$what: %e s wall, %U s user, %S s sys, peak RSS %M KiB" -o "$BD/time" "$@" > "$BD/$what.log" 2>&1
@@ -52,7 +52,9 @@ measure() {
 }
 measure "first push" "$PODS" --home "$BD/home" --data-dir "$DATA" push big
 measure "unchanged push" "$PODS" --home "$BD/home" --data-dir "$DATA" push big
+rm -rf "$DATA"
 mkdir -p "$BD/restore"
 measure "pull into an empty folder" "$PODS" --home "$BD/home" --data-dir "$BD/restore" pull big
+echo "pulled: $(du -sh --apparent-size "$BD/restore" | cut -f1), $(find "$BD/restore" -type f | wc -l) files"
 echo "store: $(du -sh "$BD/home/store" | cut -f1), remote: $(du -sh "$BD/home/remote.git" | cut -f1)"
 rm -rf "$BD/home" "$BD/restore"
