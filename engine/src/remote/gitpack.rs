@@ -136,7 +136,7 @@ impl<W: Write> GitPackWriter<W> {
 
 /// The `.idx` (version 2) for a pack's objects.
 fn index_v2(entries: &mut [IndexEntry], pack_checksum: &[u8; 20]) -> Vec<u8> {
-    entries.sort_by(|a, b| a.id.cmp(&b.id));
+    entries.sort_by_key(|e| e.id);
     let mut out = Vec::with_capacity(8 + 1024 + entries.len() * 36 + 40);
     out.extend_from_slice(&[0xff, b't', b'O', b'c']);
     out.extend_from_slice(&2u32.to_be_bytes());
