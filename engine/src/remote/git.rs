@@ -868,11 +868,10 @@ fn write_tree(repo: &gix::Repository, files: &BTreeMap<String, ObjectId>, prefix
     Ok(repo.write_object(&tree).map_err(|e| gix_error(url, e))?.detach())
 }
 
-/// Writes the pack files as one git pack straight into `repo` (a repository pods owns on
-/// this disk) and returns their git blob ids. The git pack is named by its checksum and
-/// becomes visible when its index is renamed into place, as git does it.
-/// Writes `packs` into `repo` as git blobs (in one git pack), except those `mirrored`
-/// already holds; returns every pack's blob id, in order.
+/// Writes `packs` straight into `repo` (a repository pods owns on this disk) as git blobs,
+/// in one git pack, except those `mirrored` already holds; returns every pack's blob id, in
+/// order. The git pack is named by its checksum and becomes visible when its index is
+/// renamed into place, as git does it.
 fn write_packs_direct(
     repo: &Path,
     packs: &[PackId],
