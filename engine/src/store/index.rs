@@ -54,15 +54,11 @@ impl Index {
     /// pack serves a blob does not change from run to run.
     pub fn add(&mut self, pack: PackId, entries: &[PackEntry]) {
         self.dirty |= self.packs.insert(pack);
-        let number = match self.numbers.get(&pack) {
-            Some(number) => *number,
-            None => {
-                let number = u32::try_from(self.numbered.len()).expect("fewer than 2^32 packs");
-                self.numbered.push(pack);
-                self.numbers.insert(pack, number);
-                number
-            }
-        };
+        let next = u32::try_from(self.numbered.len()).expect("fewer than 2^32 packs");
+        let number = *self.numbers.entry(pack).or_insert(next);
+        if number == next {
+            self.numbered.push(pack);
+        }
         self.blobs.reserve(entries.len());
         for entry in entries {
             match self.blobs.entry(entry.id) {
