@@ -4,8 +4,7 @@
 //! directories are created (parents first), then files are written in parallel, and last
 //! directory permissions and times are set (children first, since writing changes them).
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs::{self, OpenOptions};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -13,11 +12,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
 
+mod content;
+
+use content::OldFile;
+
 use crate::codec::tree::{Entry, Node};
 use crate::error::{Error, Result};
 use crate::filecache::FilesCache;
 use crate::fsio::temp_beside;
-use crate::id::{BlobId, ChunkId};
+use crate::id::ChunkId;
 use crate::merge::Change;
 use crate::progress::{Interrupt, Phase, Progress};
 use crate::snapshot::{path_of, stamp_of};
@@ -26,6 +29,8 @@ use crate::store::Store;
 struct FileJob {
     rel: Vec<u8>,
     entry: Entry,
+    /// The chunks of the file this one replaces at the same path, as on disk.
+    replaces: Option<Vec<ChunkId>>,
 }
 
 #[derive(Default)]
@@ -51,7 +56,7 @@ pub fn apply(
         plan_change(store, data_dir, change, &mut plan)?;
     }
     let Plan { remove, mkdir, files, dir_meta } = plan;
-    let needed: u64 = files.iter().map(|j| if let Node::File { size, .. } = j.entry.node { size } else { 0 }).sum();
+    let needed: u64 = files.iter().map(job_size).sum();
     check_space(data_dir, needed)?;
     for (path, is_dir) in remove.iter().rev() {
         interrupt.check()?;
@@ -71,7 +76,11 @@ pub fn apply(
     // collecting the records first held a second copy of every path and chunk list
     // (200 000 files: a pull's peak heap was 142 MiB).
     let cache = std::sync::Mutex::new(cache);
-    files.into_par_iter().try_for_each(|job| -> Result<()> {
+    // Largest first, one job at a time per thread: the few large files start at once and
+    // the many small ones fill in around them.
+    let mut files = files;
+    files.sort_unstable_by_key(|job| std::cmp::Reverse(job_size(job)));
+    files.into_par_iter().with_max_len(1).try_for_each(|job| -> Result<()> {
         interrupt.check()?;
         let written = write_entry(store, data_dir, job, progress);
         crate::fault::point("apply-file");
@@ -89,6 +98,14 @@ pub fn apply(
         filetime::set_file_mtime(path, filetime_of(entry.mtime_ns)).map_err(|e| cannot_write(path, e))?;
     }
     Ok(())
+}
+
+fn job_size(job: &FileJob) -> u64 {
+    if let Node::File { size, .. } = job.entry.node {
+        size
+    } else {
+        0
+    }
 }
 
 /// Refuses up front when the folder's file system lacks room for what will be written
@@ -136,7 +153,11 @@ fn plan_change(store: &Store, data_dir: &Path, change: &Change, plan: &mut Plan)
                 plan.remove.push((path.clone(), from_dir));
             }
             if let Some(to) = to {
-                plan_create(store, &change.path, to, data_dir, plan)?;
+                let replaces = match from {
+                    Some(Entry { node: Node::File { chunks, .. }, .. }) => Some(chunks.clone()),
+                    _ => None,
+                };
+                plan_create(store, &change.path, to, replaces, data_dir, plan)?;
             }
         }
     }
@@ -144,7 +165,14 @@ fn plan_change(store: &Store, data_dir: &Path, change: &Change, plan: &mut Plan)
 }
 
 /// Plans writing `entry` at `rel`, with the whole subtree if it is a directory.
-fn plan_create(store: &Store, rel: &[u8], entry: &Entry, data_dir: &Path, plan: &mut Plan) -> Result<()> {
+fn plan_create(
+    store: &Store,
+    rel: &[u8],
+    entry: &Entry,
+    replaces: Option<Vec<ChunkId>>,
+    data_dir: &Path,
+    plan: &mut Plan,
+) -> Result<()> {
     match &entry.node {
         Node::Dir(id) => {
             let path = path_of(data_dir, rel);
@@ -152,10 +180,10 @@ fn plan_create(store: &Store, rel: &[u8], entry: &Entry, data_dir: &Path, plan: 
             plan.dir_meta.push((path, entry.clone()));
             let tree = store.read_tree(id)?;
             for child in &tree.entries {
-                plan_create(store, &[rel, b"/", &child.name].concat(), child, data_dir, plan)?;
+                plan_create(store, &[rel, b"/", &child.name].concat(), child, None, data_dir, plan)?;
             }
         }
-        _ => plan.files.push(FileJob { rel: rel.to_vec(), entry: entry.clone() }),
+        _ => plan.files.push(FileJob { rel: rel.to_vec(), entry: entry.clone(), replaces }),
     }
     Ok(())
 }
@@ -181,7 +209,7 @@ fn write_entry(
 ) -> Result<(Vec<u8>, Option<crate::filecache::CachedFile>)> {
     let path = path_of(data_dir, &job.rel);
     let tmp = temp_beside(&path);
-    let FileJob { rel, entry } = job;
+    let FileJob { rel, entry, replaces } = job;
     let result = (|| match entry.node {
         Node::Symlink(target) => {
             std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&target), &tmp)
@@ -192,13 +220,14 @@ fn write_entry(
             Ok(None)
         }
         Node::File { size, chunks } => {
-            let mut file = OpenOptions::new()
+            let file = OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
                 .open(&tmp)
                 .map_err(|e| cannot_write(&tmp, e))?;
-            write_chunks(store, &mut file, &tmp, &chunks, size, progress)?;
+            let old = replaces.and_then(|old_chunks| OldFile::open(store, &path, &old_chunks));
+            content::write_file(store, &file, &tmp, &chunks, size, old.as_ref(), progress)?;
             file.set_modified(system_time(entry.mtime_ns)).map_err(|e| cannot_write(&tmp, e))?;
             file.set_permissions(fs::Permissions::from_mode(entry.mode)).map_err(|e| cannot_write(&tmp, e))?;
             drop(file);
@@ -222,29 +251,4 @@ fn replace(tmp: &Path, path: &Path) -> Result<()> {
         fs::remove_dir_all(path).map_err(|e| cannot_write(path, e))?;
     }
     fs::rename(tmp, path).map_err(|e| cannot_write(path, e))
-}
-
-fn write_chunks(
-    store: &Store,
-    file: &mut File,
-    path: &Path,
-    chunks: &[ChunkId],
-    size: u64,
-    progress: &dyn Progress,
-) -> Result<()> {
-    let mut buf = Vec::new();
-    let mut written = 0u64;
-    for chunk in chunks {
-        store.read_into(&BlobId::from(*chunk), &mut buf)?;
-        file.write_all(&buf).map_err(|e| cannot_write(path, e))?;
-        written += buf.len() as u64;
-        progress.advance(buf.len() as u64);
-    }
-    if written != size {
-        return Err(Error::Corrupt(format!(
-            "{}: the version says {size} bytes but its chunks hold {written}",
-            path.display()
-        )));
-    }
-    Ok(())
 }
