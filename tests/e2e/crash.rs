@@ -73,6 +73,7 @@ const PULL_POINTS: &[&str] = &[
     "index-saved",
     "pull-before-apply",
     "apply-removed",
+    "apply-old-file-checked",
     "apply-file",
     "apply-file:7",
     "pull-before-state",

@@ -1,19 +1,28 @@
 //! Writes one file's bytes from its chunk list. A large file is cut into pieces written in
 //! parallel at their offsets, so one 180 MiB database does not keep a single core busy
-//! while the other idles. Chunks the file being replaced already holds are copied from it
-//! (after checking they still hash to their ids) instead of decompressed from the store:
-//! a small change to a large file costs a copy of the file, not a decompression of it.
+//! while the other idles. Chunks the file being replaced already holds come from it, not
+//! from the store:
+//! - while that file keeps the stamp (size, times, inode) the files cache recorded its
+//!   chunks with, by copy_file_range: the kernel copies without passing the bytes through
+//!   pods, and on XFS or btrfs shares the blocks instead of copying them. That is the trust
+//!   the files cache already gives a stamp; the stamp is checked again once the file is
+//!   written, and a file changed meanwhile is written again.
+//! - otherwise read back and checked against their ids; a chunk that no longer matches (the
+//!   program wrote the file since it was snapshotted) is taken from the store.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
+use crate::filecache::FileStamp;
 use crate::id::{BlobId, ChunkId};
 use crate::progress::Progress;
+use crate::snapshot::stamp_of;
 use crate::store::Store;
 
 /// Bytes gathered before one write, and the most one read from the old file covers.
@@ -25,13 +34,23 @@ const PIECE_SIZE: u64 = 8 << 20;
 pub struct OldFile {
     file: File,
     chunks: FxHashMap<ChunkId, (u64, usize)>,
+    /// The stamp its chunks were recorded with, if it still has it.
+    stamp: Option<FileStamp>,
+    /// Ranges may be copied unread (the stamp matched and copy_file_range works here).
+    copy_unread: AtomicBool,
+    /// Some range was copied unread, so the stamp must still match at the end.
+    copied_unread: AtomicBool,
 }
 
 impl OldFile {
     /// `None` when the file cannot be opened or a chunk's length is unknown: the new file is
-    /// then written from the store alone.
-    pub fn open(store: &Store, path: &Path, chunks: &[ChunkId]) -> Option<OldFile> {
+    /// then written from the store alone. `stamp` is what the files cache recorded `chunks`
+    /// with.
+    pub fn open(store: &Store, path: &Path, chunks: &[ChunkId], stamp: Option<&FileStamp>) -> Option<OldFile> {
         let file = File::open(path).ok()?;
+        let stamp = stamp.filter(|&s| file.metadata().is_ok_and(|m| stamp_of(&m) == *s)).cloned();
+        // A program may write the file from here on: tests do, at this point.
+        crate::fault::point("apply-old-file-checked");
         let mut offsets = FxHashMap::default();
         let mut offset = 0u64;
         for chunk in chunks {
@@ -39,7 +58,15 @@ impl OldFile {
             offsets.entry(*chunk).or_insert((offset, len));
             offset += len as u64;
         }
-        Some(OldFile { file, chunks: offsets })
+        let copy_unread = AtomicBool::new(stamp.is_some());
+        Some(OldFile { file, chunks: offsets, stamp, copy_unread, copied_unread: AtomicBool::new(false) })
+    }
+
+    /// False if ranges were copied unread and the file no longer has its stamp: the program
+    /// using the folder wrote it while it was being copied.
+    fn still_as_recorded(&self) -> bool {
+        !self.copied_unread.load(Ordering::Relaxed)
+            || self.file.metadata().is_ok_and(|m| Some(stamp_of(&m)) == self.stamp)
     }
 }
 
@@ -77,10 +104,19 @@ pub fn write_file(
             (start, first) = (offset, i + 1);
         }
     }
-    pieces.into_par_iter().with_max_len(1).try_for_each(|(start, range)| {
-        let writer = PieceWriter { store, file, path, old, progress };
-        writer.write(start, &chunks[range.clone()], &lens[range])
-    })
+    let write_pieces = || {
+        pieces.par_iter().with_max_len(1).try_for_each(|(start, range)| {
+            let writer = PieceWriter { store, file, path, old, progress };
+            writer.write(*start, &chunks[range.clone()], &lens[range.clone()])
+        })
+    };
+    write_pieces()?;
+    if let Some(old) = old.filter(|old| !old.still_as_recorded()) {
+        old.copy_unread.store(false, Ordering::Relaxed);
+        file.set_len(0).map_err(|e| super::cannot_write(path, e))?;
+        write_pieces()?;
+    }
+    Ok(())
 }
 
 struct PieceWriter<'a> {
@@ -98,7 +134,10 @@ impl PieceWriter<'_> {
         let mut i = 0;
         while i < chunks.len() {
             let run = self.old_run(chunks, lens, i);
-            if run > i && self.copy_old(&chunks[i..run], &lens[i..run], &mut out, &mut blob)? {
+            let copied = run > i
+                && (self.copy_unread(&chunks[i], &lens[i..run], &mut offset, &mut out)?
+                    || self.copy_old(&chunks[i..run], &lens[i..run], &mut out, &mut blob)?);
+            if copied {
                 i = run;
             } else {
                 self.store.read_into(&BlobId::from(chunks[i]), &mut blob)?;
@@ -126,6 +165,38 @@ impl PieceWriter<'_> {
             end += 1;
         }
         end
+    }
+
+    /// Copies a run of chunks (starting with `first`) from the old file with
+    /// copy_file_range, after writing out what `out` holds. False when that is not allowed
+    /// or does not work here; what it copied is then written over.
+    fn copy_unread(&self, first: &ChunkId, lens: &[usize], offset: &mut u64, out: &mut Vec<u8>) -> Result<bool> {
+        let old = self.old.expect("runs come from the old file");
+        if !old.copy_unread.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        self.flush(offset, out)?;
+        let (mut from, mut to) = (old.chunks[first].0, *offset);
+        let len: usize = lens.iter().sum();
+        let mut left = len;
+        while left > 0 {
+            match rustix::fs::copy_file_range(&old.file, Some(&mut from), self.file, Some(&mut to), left) {
+                Ok(n) if n > 0 => left -= n,
+                Err(rustix::io::Errno::NOSPC) => {
+                    return Err(super::cannot_write(self.path, std::io::Error::from_raw_os_error(28)))
+                }
+                // The old file is shorter than recorded, or the kernel or file system
+                // cannot copy ranges: read instead, for the rest of this file.
+                _ => {
+                    old.copy_unread.store(false, Ordering::Relaxed);
+                    return Ok(false);
+                }
+            }
+        }
+        old.copied_unread.store(true, Ordering::Relaxed);
+        *offset += len as u64;
+        self.progress.advance(len as u64);
+        Ok(true)
     }
 
     /// Appends a run of chunks read from the old file to `out`. A chunk that no longer

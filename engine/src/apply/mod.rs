@@ -18,7 +18,7 @@ use content::OldFile;
 
 use crate::codec::tree::{Entry, Node};
 use crate::error::{Error, Result};
-use crate::filecache::FilesCache;
+use crate::filecache::{FileStamp, FilesCache};
 use crate::fsio::temp_beside;
 use crate::id::ChunkId;
 use crate::merge::Change;
@@ -26,11 +26,18 @@ use crate::progress::{Interrupt, Phase, Progress};
 use crate::snapshot::{path_of, stamp_of};
 use crate::store::Store;
 
+/// The file a new one replaces: its chunks, and the stamp they were recorded with when
+/// the files cache vouches for them.
+struct Replaced {
+    chunks: Vec<ChunkId>,
+    stamp: Option<FileStamp>,
+}
+
 struct FileJob {
     rel: Vec<u8>,
     entry: Entry,
-    /// The chunks of the file this one replaces at the same path, as on disk.
-    replaces: Option<Vec<ChunkId>>,
+    /// The file this one replaces at the same path, as on disk.
+    replaces: Option<Replaced>,
 }
 
 #[derive(Default)]
@@ -53,7 +60,7 @@ pub fn apply(
 ) -> Result<()> {
     let mut plan = Plan::default();
     for change in changes {
-        plan_change(store, data_dir, change, &mut plan)?;
+        plan_change(store, data_dir, change, cache, &mut plan)?;
     }
     let Plan { remove, mkdir, files, dir_meta } = plan;
     let needed: u64 = files.iter().map(job_size).sum();
@@ -139,7 +146,7 @@ fn cannot_write(path: &Path, e: std::io::Error) -> Error {
     Error::DataDir(format!("cannot write {}: {e}. Fix its permissions, then pull again", path.display()))
 }
 
-fn plan_change(store: &Store, data_dir: &Path, change: &Change, plan: &mut Plan) -> Result<()> {
+fn plan_change(store: &Store, data_dir: &Path, change: &Change, cache: &FilesCache, plan: &mut Plan) -> Result<()> {
     let path = path_of(data_dir, &change.path);
     let from_dir = matches!(change.from, Some(Entry { node: Node::Dir(_), .. }));
     match (&change.from, &change.to) {
@@ -154,7 +161,10 @@ fn plan_change(store: &Store, data_dir: &Path, change: &Change, plan: &mut Plan)
             }
             if let Some(to) = to {
                 let replaces = match from {
-                    Some(Entry { node: Node::File { chunks, .. }, .. }) => Some(chunks.clone()),
+                    Some(Entry { node: Node::File { chunks, .. }, .. }) => {
+                        let cached = cache.files.get(&change.path).filter(|c| c.chunks == *chunks);
+                        Some(Replaced { chunks: chunks.clone(), stamp: cached.map(|c| c.stamp.clone()) })
+                    }
                     _ => None,
                 };
                 plan_create(store, &change.path, to, replaces, data_dir, plan)?;
@@ -169,7 +179,7 @@ fn plan_create(
     store: &Store,
     rel: &[u8],
     entry: &Entry,
-    replaces: Option<Vec<ChunkId>>,
+    replaces: Option<Replaced>,
     data_dir: &Path,
     plan: &mut Plan,
 ) -> Result<()> {
@@ -226,7 +236,7 @@ fn write_entry(
                 .mode(0o600)
                 .open(&tmp)
                 .map_err(|e| cannot_write(&tmp, e))?;
-            let old = replaces.and_then(|old_chunks| OldFile::open(store, &path, &old_chunks));
+            let old = replaces.and_then(|old| OldFile::open(store, &path, &old.chunks, old.stamp.as_ref()));
             content::write_file(store, &file, &tmp, &chunks, size, old.as_ref(), progress)?;
             file.set_modified(system_time(entry.mtime_ns)).map_err(|e| cannot_write(&tmp, e))?;
             file.set_permissions(fs::Permissions::from_mode(entry.mode)).map_err(|e| cannot_write(&tmp, e))?;
