@@ -2,14 +2,15 @@
 //! the stamp checked after the copy notices, and the file is written again from checked
 //! chunks. Alone in its test binary, since it sets the environment.
 
-use std::fs;
-use std::sync::Mutex;
+mod common;
 
+use std::fs;
+
+use common::snapshot_with;
 use pods_engine::apply;
 use pods_engine::filecache::FilesCache;
 use pods_engine::merge::Change;
 use pods_engine::progress::{Interrupt, NoProgress};
-use pods_engine::snapshot;
 use pods_engine::store::Store;
 
 #[test]
@@ -32,16 +33,7 @@ fn a_file_written_while_it_is_copied_unread_is_written_again() {
     let mut entries = Vec::new();
     for content in [&old, &new] {
         fs::write(source.join("db"), content).expect("write");
-        let cache = Mutex::new(FilesCache::default());
-        let interrupt = Interrupt::default();
-        let ctx = snapshot::Context {
-            store: &store,
-            cache: &cache,
-            progress: &NoProgress,
-            interrupt: &interrupt,
-            remove_leftovers: false,
-        };
-        let root = snapshot::snapshot(&source, &ctx).expect("snapshot").root;
+        let root = snapshot_with(&store, &source, FilesCache::default()).root;
         store.flush().expect("flush");
         entries.push(store.read_tree(&root).expect("tree").entries.remove(0));
     }

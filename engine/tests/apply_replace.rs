@@ -3,16 +3,17 @@
 //! read and checked against their ids otherwise, so a file the program changed behind the
 //! snapshot's back still ends up exactly the pulled version.
 
+mod common;
+
 use std::fs;
 use std::path::Path;
-use std::sync::Mutex;
 
+use common::snapshot_with;
 use pods_engine::apply;
 use pods_engine::codec::tree::Entry;
 use pods_engine::filecache::FilesCache;
 use pods_engine::merge::Change;
 use pods_engine::progress::{Interrupt, NoProgress};
-use pods_engine::snapshot;
 use pods_engine::store::Store;
 
 /// Bytes that chunk into many distinct chunks (no two 64 KiB windows alike).
@@ -30,16 +31,7 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
 
 /// The entry `name` at the top of a snapshot of `folder`.
 fn snapshot_entry(store: &Store, folder: &Path, name: &str) -> Entry {
-    let cache = Mutex::new(FilesCache::default());
-    let interrupt = Interrupt::default();
-    let ctx = snapshot::Context {
-        store,
-        cache: &cache,
-        progress: &NoProgress,
-        interrupt: &interrupt,
-        remove_leftovers: false,
-    };
-    let root = snapshot::snapshot(folder, &ctx).expect("snapshot").root;
+    let root = snapshot_with(store, folder, FilesCache::default()).root;
     store.flush().expect("flush");
     let tree = store.read_tree(&root).expect("tree");
     tree.entries.into_iter().find(|e| e.name == name.as_bytes()).expect("entry")

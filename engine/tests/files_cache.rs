@@ -2,27 +2,13 @@
 //! re-read), and the cache counts as changed exactly when a file was read or one is gone,
 //! which is when a push writes it.
 
+mod common;
+
 use std::fs;
-use std::path::Path;
-use std::sync::Mutex;
 
+use common::snapshot_with;
 use pods_engine::filecache::FilesCache;
-use pods_engine::progress::{Interrupt, NoProgress};
-use pods_engine::snapshot::{self, Snapshot};
 use pods_engine::store::Store;
-
-fn snapshot_with(store: &Store, folder: &Path, cache: FilesCache) -> Snapshot {
-    let cache = Mutex::new(cache);
-    let interrupt = Interrupt::default();
-    let ctx = snapshot::Context {
-        store,
-        cache: &cache,
-        progress: &NoProgress,
-        interrupt: &interrupt,
-        remove_leftovers: false,
-    };
-    snapshot::snapshot(folder, &ctx).expect("snapshot")
-}
 
 #[test]
 fn cache_carries_unchanged_files_and_notices_reads_and_removals() {
