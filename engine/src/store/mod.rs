@@ -8,7 +8,7 @@ mod writer;
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
@@ -65,6 +65,16 @@ pub struct Store {
     /// Where to announce each pack this store writes once it is complete (see
     /// `announce_packs`).
     announce: Mutex<Option<Sender<PackId>>>,
+    finishing: Mutex<Finishing>,
+}
+
+/// Full packs that `put` closed, being finished (trailer, fsync, rename) each on a thread
+/// of its own: a snapshot's workers then never wait for the disk. The results come back
+/// through `done` and are indexed by the next `put` or by `flush`.
+struct Finishing {
+    pending: usize,
+    send: Sender<Result<writer::FinishedPack>>,
+    done: Receiver<Result<writer::FinishedPack>>,
 }
 
 impl Store {
@@ -103,6 +113,7 @@ impl Store {
         }
         let index = index::load(root)?;
         let writer = writer::PackWriter::new(root, config.zstd_level, config.pack_target_size);
+        let (send, done) = std::sync::mpsc::channel();
         Ok(Store {
             root: root.to_path_buf(),
             config,
@@ -110,6 +121,7 @@ impl Store {
             writer: Mutex::new(writer),
             files: Mutex::new(HashMap::new()),
             announce: Mutex::new(None),
+            finishing: Mutex::new(Finishing { pending: 0, send, done }),
         })
     }
 
@@ -162,10 +174,36 @@ impl Store {
         let (compression, stored) = writer::compress(raw, self.config.zstd_level);
         let bytes: &[u8] = stored.as_deref().unwrap_or(raw);
         let closed = self.writer.lock().expect("writer lock").append(kind, id, compression, raw.len(), bytes)?;
-        // Finished outside the lock: a pack's fsync took every other thread's put with it.
-        // Until it is indexed, a put of one of its blobs stores it again (harmless).
+        // Until a closed pack is indexed, a put of one of its blobs stores it again
+        // (harmless).
+        let mut finishing = self.finishing.lock().expect("finishing lock");
         for pack in closed {
-            let (pack, entries) = pack.finish()?;
+            finishing.pending += 1;
+            let send = finishing.send.clone();
+            std::thread::spawn(move || {
+                // Never leave `flush` waiting for a result that cannot come.
+                let finished = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pack.finish()))
+                    .unwrap_or_else(|_| Err(Error::Corrupt("finishing a pack failed unexpectedly".into())));
+                send.send(finished)
+            });
+        }
+        self.index_finished(&mut finishing, false)
+    }
+
+    /// Indexes and announces the packs whose finishing is done; with `wait`, waits for all.
+    /// A pack that could not be finished fails the operation here.
+    fn index_finished(&self, finishing: &mut Finishing, wait: bool) -> Result<()> {
+        while finishing.pending > 0 {
+            let result = if wait {
+                finishing.done.recv().expect("a finishing thread always sends")
+            } else {
+                match finishing.done.try_recv() {
+                    Ok(result) => result,
+                    Err(_) => break,
+                }
+            };
+            finishing.pending -= 1;
+            let (pack, entries) = result?;
             self.written(pack, &entries);
         }
         Ok(())
@@ -186,6 +224,7 @@ impl Store {
         if let Some((pack, entries)) = finished {
             self.written(pack, &entries);
         }
+        self.index_finished(&mut self.finishing.lock().expect("finishing lock"), true)?;
         let mut index = self.index.write().expect("index lock");
         if index.dirty {
             index::save(&self.root, &index)?;
