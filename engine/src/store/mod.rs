@@ -68,9 +68,13 @@ pub struct Store {
     finishing: Mutex<Finishing>,
 }
 
+/// Packs finished at once before `put` waits for the disk.
+const FINISHING_AT_ONCE: usize = 2;
+
 /// Full packs that `put` closed, being finished (trailer, fsync, rename) each on a thread
-/// of its own: a snapshot's workers then never wait for the disk. The results come back
-/// through `done` and are indexed by the next `put` or by `flush`.
+/// of its own: a snapshot's workers then wait for the disk only when it falls behind by
+/// more than `FINISHING_AT_ONCE` packs. The results come back through `done` and are
+/// indexed by the next `put` or by `flush`.
 struct Finishing {
     pending: usize,
     send: Sender<Result<writer::FinishedPack>>,
@@ -187,14 +191,15 @@ impl Store {
                 send.send(finished)
             });
         }
-        self.index_finished(&mut finishing, false)
+        self.index_finished(&mut finishing, FINISHING_AT_ONCE)
     }
 
-    /// Indexes and announces the packs whose finishing is done; with `wait`, waits for all.
-    /// A pack that could not be finished fails the operation here.
-    fn index_finished(&self, finishing: &mut Finishing, wait: bool) -> Result<()> {
+    /// Indexes and announces the packs whose finishing is done, first waiting until at most
+    /// `keep` are still being finished. A pack that could not be finished fails the
+    /// operation here.
+    fn index_finished(&self, finishing: &mut Finishing, keep: usize) -> Result<()> {
         while finishing.pending > 0 {
-            let result = if wait {
+            let result = if finishing.pending > keep {
                 finishing.done.recv().expect("a finishing thread always sends")
             } else {
                 match finishing.done.try_recv() {
@@ -224,7 +229,7 @@ impl Store {
         if let Some((pack, entries)) = finished {
             self.written(pack, &entries);
         }
-        self.index_finished(&mut self.finishing.lock().expect("finishing lock"), true)?;
+        self.index_finished(&mut self.finishing.lock().expect("finishing lock"), 0)?;
         let mut index = self.index.write().expect("index lock");
         if index.dirty {
             index::save(&self.root, &index)?;
