@@ -180,6 +180,14 @@ impl Store {
         let closed = self.writer.lock().expect("writer lock").append(kind, id, compression, raw.len(), bytes)?;
         // Until a closed pack is indexed, a put of one of its blobs stores it again
         // (harmless).
+        if closed.is_empty() {
+            // The usual case, once per chunk: index what has finished unless another put
+            // is already at it, and never wait.
+            return match self.finishing.try_lock() {
+                Ok(mut finishing) => self.index_finished(&mut finishing, usize::MAX),
+                Err(_) => Ok(()),
+            };
+        }
         let mut finishing = self.finishing.lock().expect("finishing lock");
         for pack in closed {
             finishing.pending += 1;
