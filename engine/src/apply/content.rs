@@ -84,9 +84,12 @@ pub fn write_file(
     old: Option<&OldFile>,
     progress: &dyn Progress,
 ) -> Result<()> {
+    // Most chunks of a changed file are the old file's, whose lengths are already known.
+    let len_of =
+        |c: &ChunkId| old.and_then(|old| old.chunks.get(c)).map(|&(_, len)| len).or_else(|| chunk_len(store, c));
     let lens = chunks
         .iter()
-        .map(|c| chunk_len(store, c).ok_or_else(|| Error::Corrupt(format!("blob {} is not in any pack", c.short()))))
+        .map(|c| len_of(c).ok_or_else(|| Error::Corrupt(format!("blob {} is not in any pack", c.short()))))
         .collect::<Result<Vec<_>>>()?;
     let total: u64 = lens.iter().map(|&l| l as u64).sum();
     if total != size {
