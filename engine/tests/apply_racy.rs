@@ -6,7 +6,7 @@ mod common;
 
 use std::fs;
 
-use common::snapshot_with;
+use common::snapshot_entry;
 use pods_engine::apply;
 use pods_engine::filecache::FilesCache;
 use pods_engine::merge::Change;
@@ -33,9 +33,7 @@ fn a_file_written_while_it_is_copied_unread_is_written_again() {
     let mut entries = Vec::new();
     for content in [&old, &new] {
         fs::write(source.join("db"), content).expect("write");
-        let root = snapshot_with(&store, &source, FilesCache::default()).root;
-        store.flush().expect("flush");
-        entries.push(store.read_tree(&root).expect("tree").entries.remove(0));
+        entries.push(snapshot_entry(&store, &source, "db"));
     }
     fs::create_dir_all(&target).expect("mkdir");
     let mut cache = FilesCache::default();

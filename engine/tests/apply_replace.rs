@@ -8,9 +8,8 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::snapshot_with;
+use common::snapshot_entry;
 use pods_engine::apply;
-use pods_engine::codec::tree::Entry;
 use pods_engine::filecache::FilesCache;
 use pods_engine::merge::Change;
 use pods_engine::progress::{Interrupt, NoProgress};
@@ -27,14 +26,6 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
             (state >> 24) as u8
         })
         .collect()
-}
-
-/// The entry `name` at the top of a snapshot of `folder`.
-fn snapshot_entry(store: &Store, folder: &Path, name: &str) -> Entry {
-    let root = snapshot_with(store, folder, FilesCache::default()).root;
-    store.flush().expect("flush");
-    let tree = store.read_tree(&root).expect("tree");
-    tree.entries.into_iter().find(|e| e.name == name.as_bytes()).expect("entry")
 }
 
 struct Versions {
